@@ -1,0 +1,616 @@
+/**
+ * Streaming drift monitoring: time-sliced histograms over reference bins, PSI and KS.
+ *
+ * Definitions follow SPEC "Drift: exact definition":
+ * - bin of x = number of edges strictly less than x (numpy searchsorted(edges, x, 'left'));
+ * - proportions are floored at 1e-4 before use in PSI; PSI = Σ (w_i − r_i)·ln(w_i / r_i);
+ * - KS (approximate) = max_j |W(e_j) − R(e_j)| over the edges, where W(e_j) / R(e_j) are the
+ *   cumulative RAW (unfloored) proportions of bins 0..j (0-based edge index j). Because a value
+ *   x lands in a bin ≤ j exactly when x ≤ e_j, W(e_j) is the empirical CDF of the window at e_j.
+ *
+ * No HTTP here; the gateway feeds rows in and reads PSI/KS at scrape time.
+ */
+import { type Clock, systemClock } from './clock.js';
+
+export interface ReferenceColumn {
+  name: string;
+  /** ascending bin edges e_1 < … < e_{k-1} */
+  edges: number[];
+  /** training proportions of the k bins; length === edges.length + 1 */
+  proportions: number[];
+}
+
+export interface Reference {
+  format: 'vigil-reference/1';
+  rows: number;
+  features: ReferenceColumn[];
+  outputs: ReferenceColumn[];
+}
+
+export type ColumnKind = 'feature' | 'output';
+
+export interface DriftOptions {
+  /** number of time slices in the ring */
+  slices: number;
+  /** length of one slice in seconds */
+  sliceSeconds: number;
+  /** below this many window observations of a column, psi()/ks() report null */
+  minSamples: number;
+  /** PSI at or above which a column raises an alert */
+  psiAlert: number;
+}
+
+/** SPEC defaults (12 × 300 s, min 200); 0.2 is the customary "significant shift" PSI. */
+export const DEFAULT_DRIFT_OPTIONS: Readonly<DriftOptions> = {
+  slices: 12,
+  sliceSeconds: 300,
+  minSamples: 200,
+  psiAlert: 0.2,
+};
+
+/** SPEC: proportions are floored at 1e-4 before use (avoids ln(0) and division by 0). */
+export const PROPORTION_FLOOR = 1e-4;
+
+/**
+ * Hysteresis: an alert raised at PSI ≥ psiAlert recovers only once PSI < psiAlert × 0.8, so a
+ * PSI hovering around the threshold does not flap between raised and recovered.
+ */
+export const RECOVERY_FACTOR = 0.8;
+
+/** Tolerance on Σ proportions = 1 in reference.json (generators round their output). */
+const PROPORTION_SUM_TOLERANCE = 1e-3;
+
+export interface DriftColumnSnapshot {
+  name: string;
+  kind: ColumnKind;
+  /** observations of this column inside the window */
+  n: number;
+  psi: number | null;
+  ks: number | null;
+  alert: boolean;
+}
+
+export interface DriftAlert {
+  column: string;
+  kind: ColumnKind;
+  psi: number;
+  state: 'raised' | 'recovered';
+}
+
+// ---------------------------------------------------------------------------------------------
+// reference.json validation
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function describe(x: unknown): string {
+  if (typeof x === 'number') return String(x);
+  if (x === undefined) return 'undefined';
+  const s = JSON.stringify(x);
+  return s === undefined ? typeof x : s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}
+
+/**
+ * Validates one column; `path` names it in errors, e.g. `features[3]`. Throws an Error whose
+ * message starts with the offending field, e.g. `features[3].edges[5]: …`.
+ */
+function parseColumn(raw: unknown, path: string): ReferenceColumn {
+  if (!isRecord(raw)) throw new Error(`${path}: expected an object, got ${describe(raw)}`);
+  const { name, edges, proportions } = raw;
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new Error(`${path}.name: expected a non-empty string, got ${describe(name)}`);
+  }
+  const where = `${path} (${name})`;
+  if (!Array.isArray(edges)) throw new Error(`${where}.edges: expected an array, got ${describe(edges)}`);
+  if (!Array.isArray(proportions)) {
+    throw new Error(`${where}.proportions: expected an array, got ${describe(proportions)}`);
+  }
+  const e: number[] = [];
+  for (let i = 0; i < edges.length; i++) {
+    const v: unknown = edges[i];
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new Error(`${where}.edges[${i}]: expected a finite number, got ${describe(v)}`);
+    }
+    if (i > 0 && !(v > e[i - 1]!)) {
+      throw new Error(`${where}.edges[${i}]: edges must be strictly ascending, ${v} follows ${e[i - 1]}`);
+    }
+    e.push(v);
+  }
+  if (proportions.length !== e.length + 1) {
+    throw new Error(
+      `${where}.proportions: expected ${e.length + 1} entries (edges.length + 1), got ${proportions.length}`,
+    );
+  }
+  const p: number[] = [];
+  let sum = 0;
+  for (let i = 0; i < proportions.length; i++) {
+    const v: unknown = proportions[i];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new Error(`${where}.proportions[${i}]: expected a finite number ≥ 0, got ${describe(v)}`);
+    }
+    p.push(v);
+    sum += v;
+  }
+  if (Math.abs(sum - 1) > PROPORTION_SUM_TOLERANCE) {
+    throw new Error(`${where}.proportions: must sum to 1, sum is ${sum}`);
+  }
+  return { name, edges: e, proportions: p };
+}
+
+function parseColumns(raw: unknown, field: 'features' | 'outputs'): ReferenceColumn[] {
+  if (!Array.isArray(raw)) throw new Error(`${field}: expected an array, got ${describe(raw)}`);
+  const seen = new Set<string>();
+  return raw.map((c: unknown, i) => {
+    const col = parseColumn(c, `${field}[${i}]`);
+    if (seen.has(col.name)) throw new Error(`${field}[${i}].name: duplicate column name "${col.name}"`);
+    seen.add(col.name);
+    return col;
+  });
+}
+
+/** Validates a parsed reference.json; errors name the bad field (`features[2] (age).edges[4]: …`). */
+export function parseReference(json: unknown): Reference {
+  if (!isRecord(json)) throw new Error(`reference: expected a JSON object, got ${describe(json)}`);
+  if (json.format !== 'vigil-reference/1') {
+    throw new Error(`format: expected "vigil-reference/1", got ${describe(json.format)}`);
+  }
+  const rows = json.rows;
+  if (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 0) {
+    throw new Error(`rows: expected a non-negative integer, got ${describe(rows)}`);
+  }
+  return {
+    format: 'vigil-reference/1',
+    rows,
+    features: parseColumns(json.features, 'features'),
+    outputs: parseColumns(json.outputs, 'outputs'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batch reference implementation: SPEC taken literally, deliberately sharing no code with the
+// streaming window below so each can check the other.
+
+function floored(p: number): number {
+  return Math.max(p, PROPORTION_FLOOR);
+}
+
+/** PSI of `values` against the reference; non-finite values are ignored; NaN when none remain. */
+export function batchPsi(edges: readonly number[], refProportions: readonly number[], values: readonly number[]): number {
+  const counts = new Array<number>(edges.length + 1).fill(0);
+  let n = 0;
+  for (const x of values) {
+    if (!Number.isFinite(x)) continue;
+    let bin = 0; // number of edges strictly less than x
+    for (const e of edges) if (e < x) bin++;
+    counts[bin]!++;
+    n++;
+  }
+  if (n === 0) return NaN;
+  let psi = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const w = floored(counts[i]! / n);
+    const r = floored(refProportions[i]!);
+    psi += (w - r) * Math.log(w / r);
+  }
+  return psi;
+}
+
+/** KS (approximate): max over edges of |empirical CDF(e_j) − Σ_{i≤j} r_i|; NaN when no finite values. */
+export function batchKs(edges: readonly number[], refProportions: readonly number[], values: readonly number[]): number {
+  const finite = values.filter((x) => Number.isFinite(x));
+  if (finite.length === 0) return NaN;
+  let ks = 0;
+  let refCum = 0;
+  for (let j = 0; j < edges.length; j++) {
+    refCum += refProportions[j]!;
+    const below = finite.filter((x) => x <= edges[j]!).length;
+    ks = Math.max(ks, Math.abs(below / finite.length - refCum));
+  }
+  return ks;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming window
+
+/**
+ * Drift window for one model version × role.
+ *
+ * Columns are the reference features followed by the outputs: column index c < outputOffset is
+ * feature c, column outputOffset + k is output k (so a row of features and a row of outputs map
+ * onto the window with `observeRows(..., 0, features.length)` and
+ * `observeRows(..., outputOffset, outputs.length)`).
+ *
+ * Storage is fixed at construction: `slices` flat count arrays of (Σ bins over columns) cells,
+ * plus running totals. The window is the current slice plus the previous slices − 1, so it spans
+ * between (slices − 1) and slices × sliceSeconds of history.
+ *
+ * Incremental maintenance: every observation updates its slice and the running per-bin totals in
+ * O(1) (after an O(log bins) binary search); moving into a new slice subtracts each expired slice
+ * from the totals once, O(columns × bins) per slice boundary regardless of traffic. PSI and KS
+ * are then evaluated at READ time in O(bins) from the running totals — never by rescanning
+ * slices or observations. Evaluating at read is exact (no drift of a floating running sum) and
+ * needed anyway, because every w_i = max(count_i / n, 1e-4) changes whenever n changes. Results
+ * are cached per column until that column's totals change, so one scrape that reads psi, ks and
+ * alerts pays the O(bins) once.
+ */
+export class DriftWindow {
+  readonly names: readonly string[];
+  readonly kinds: readonly ColumnKind[];
+  /** index of the first output column (= number of features) */
+  readonly outputOffset: number;
+  readonly columnCount: number;
+  readonly options: Readonly<DriftOptions>;
+
+  private readonly clock: Clock;
+  private readonly sliceMs: number;
+  private readonly slices: number;
+  /** binBase[c]..binBase[c+1] are column c's cells in every flat bin array */
+  private readonly binBase: Int32Array;
+  /** edgeBase[c]..edgeBase[c+1] are column c's edges in `edges` */
+  private readonly edgeBase: Int32Array;
+  private readonly edges: Float64Array;
+  private readonly ref: Float64Array;
+  private readonly totalBins: number;
+  /** slices × totalBins per-slice bin counts (ring) */
+  private readonly sliceCounts: Float64Array;
+  /** slices × columnCount per-slice observation counts (ring) */
+  private readonly sliceN: Float64Array;
+  /** running totals over the live slices */
+  private readonly counts: Float64Array;
+  private readonly n: Float64Array;
+  /** lifetime count of ignored NaN/±Infinity values per column */
+  private readonly nonFinite: Float64Array;
+  /** slice epoch (floor(time / sliceMs)) currently being filled, and its ring slot */
+  private epoch: number;
+  private slot: number;
+  private readonly dirty: Uint8Array;
+  private readonly cachedPsi: Float64Array;
+  private readonly cachedKs: Float64Array;
+  private readonly alerting: Uint8Array;
+
+  constructor(
+    features: readonly ReferenceColumn[],
+    outputs: readonly ReferenceColumn[] = [],
+    options: Partial<DriftOptions> = {},
+    clock: Clock = systemClock,
+  ) {
+    const opts: DriftOptions = { ...DEFAULT_DRIFT_OPTIONS, ...options };
+    if (!Number.isInteger(opts.slices) || opts.slices < 1) {
+      throw new Error(`drift.slices: expected an integer ≥ 1, got ${opts.slices}`);
+    }
+    if (!Number.isFinite(opts.sliceSeconds) || opts.sliceSeconds <= 0) {
+      throw new Error(`drift.sliceSeconds: expected a number > 0, got ${opts.sliceSeconds}`);
+    }
+    if (!Number.isInteger(opts.minSamples) || opts.minSamples < 0) {
+      throw new Error(`drift.minSamples: expected an integer ≥ 0, got ${opts.minSamples}`);
+    }
+    if (!Number.isFinite(opts.psiAlert) || opts.psiAlert <= 0) {
+      throw new Error(`drift.psiAlert: expected a number > 0, got ${opts.psiAlert}`);
+    }
+    this.options = Object.freeze(opts);
+    this.clock = clock;
+    this.slices = opts.slices;
+    this.sliceMs = opts.sliceSeconds * 1000;
+
+    // Re-validate: callers may build columns by hand, and bad lengths would index out of bounds.
+    const columns = [
+      ...features.map((c, i) => parseColumn(c, `features[${i}]`)),
+      ...outputs.map((c, i) => parseColumn(c, `outputs[${i}]`)),
+    ];
+    this.names = Object.freeze(columns.map((c) => c.name));
+    this.kinds = Object.freeze(columns.map((_, i): ColumnKind => (i < features.length ? 'feature' : 'output')));
+    this.outputOffset = features.length;
+    const cols = (this.columnCount = columns.length);
+
+    this.binBase = new Int32Array(cols + 1);
+    this.edgeBase = new Int32Array(cols + 1);
+    for (let c = 0; c < cols; c++) {
+      this.binBase[c + 1] = this.binBase[c]! + columns[c]!.proportions.length;
+      this.edgeBase[c + 1] = this.edgeBase[c]! + columns[c]!.edges.length;
+    }
+    this.totalBins = this.binBase[cols]!;
+    this.edges = Float64Array.from(columns.flatMap((c) => c.edges));
+    this.ref = Float64Array.from(columns.flatMap((c) => c.proportions));
+
+    this.sliceCounts = new Float64Array(this.slices * this.totalBins);
+    this.sliceN = new Float64Array(this.slices * cols);
+    this.counts = new Float64Array(this.totalBins);
+    this.n = new Float64Array(cols);
+    this.nonFinite = new Float64Array(cols);
+    this.dirty = new Uint8Array(cols).fill(1);
+    this.cachedPsi = new Float64Array(cols);
+    this.cachedKs = new Float64Array(cols);
+    this.alerting = new Uint8Array(cols);
+
+    this.epoch = this.epochAt(clock());
+    if (!Number.isFinite(this.epoch)) throw new Error(`drift: clock returned ${clock()}`);
+    this.slot = this.slotOf(this.epoch);
+  }
+
+  /** Number of numeric cells of window storage; fixed at construction (columns × bins × slices). */
+  get footprint(): number {
+    return this.sliceCounts.length + this.sliceN.length + this.counts.length + this.n.length;
+  }
+
+  /** Column index of a feature or output by name, or -1. */
+  columnIndex(name: string, kind: ColumnKind = 'feature'): number {
+    for (let c = 0; c < this.columnCount; c++) if (this.names[c] === name && this.kinds[c] === kind) return c;
+    return -1;
+  }
+
+  /** Records one value of column `column` (non-finite values are counted and ignored). */
+  observe(column: number, value: number): void {
+    this.checkColumn(column);
+    this.advance();
+    if (!Number.isFinite(value)) {
+      this.nonFinite[column]!++;
+      return;
+    }
+    const i = this.binBase[column]! + this.binOf(column, value);
+    this.counts[i]!++;
+    this.sliceCounts[this.slot * this.totalBins + i]!++;
+    this.n[column]!++;
+    this.sliceN[this.slot * this.columnCount + column]!++;
+    this.dirty[column] = 1;
+  }
+
+  /**
+   * Bulk path for row-major data: window column columnOffset + j takes element j of each row,
+   * row r starting at data[r * stride]. Reads the clock once for the whole batch.
+   */
+  observeRows(data: ArrayLike<number>, rows: number, stride: number, columnOffset: number, columnCount: number): void {
+    if (!Number.isInteger(rows) || rows < 0) throw new RangeError(`observeRows: bad rows ${rows}`);
+    if (!Number.isInteger(columnCount) || columnCount < 0) {
+      throw new RangeError(`observeRows: bad columnCount ${columnCount}`);
+    }
+    if (!Number.isInteger(columnOffset) || columnOffset < 0 || columnOffset + columnCount > this.columnCount) {
+      throw new RangeError(
+        `observeRows: columns ${columnOffset}..${columnOffset + columnCount - 1} outside 0..${this.columnCount - 1}`,
+      );
+    }
+    if (!Number.isInteger(stride) || stride < columnCount) {
+      throw new RangeError(`observeRows: stride ${stride} < columnCount ${columnCount}`);
+    }
+    if (rows > 0 && data.length < (rows - 1) * stride + columnCount) {
+      throw new RangeError(`observeRows: data has ${data.length} elements, need ${(rows - 1) * stride + columnCount}`);
+    }
+    if (rows === 0 || columnCount === 0) return;
+    this.advance();
+    const { counts, sliceCounts, edges } = this;
+    const sliceBase = this.slot * this.totalBins;
+    // Column-outer loop: the column's edges and offsets stay in registers across rows.
+    for (let j = 0; j < columnCount; j++) {
+      const c = columnOffset + j;
+      const bb = this.binBase[c]!;
+      const eb = this.edgeBase[c]!;
+      const ee = this.edgeBase[c + 1]!;
+      let added = 0;
+      let bad = 0;
+      for (let r = 0, at = j; r < rows; r++, at += stride) {
+        const x = data[at]!;
+        if (x - x !== 0) {
+          bad++; // NaN or ±Infinity
+          continue;
+        }
+        let lo = eb;
+        let hi = ee;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (edges[mid]! < x) lo = mid + 1;
+          else hi = mid;
+        }
+        const i = bb + (lo - eb);
+        counts[i]!++;
+        sliceCounts[sliceBase + i]!++;
+        added++;
+      }
+      if (added > 0) {
+        this.n[c]! += added;
+        this.sliceN[this.slot * this.columnCount + c]! += added;
+        this.dirty[c] = 1;
+      }
+      if (bad > 0) this.nonFinite[c]! += bad;
+    }
+  }
+
+  /** Observations of `column` inside the window. */
+  count(column: number): number {
+    this.checkColumn(column);
+    this.advance();
+    return this.n[column]!;
+  }
+
+  /** Lifetime number of NaN/±Infinity values ignored for `column`. */
+  nonFiniteCount(column: number): number {
+    this.checkColumn(column);
+    return this.nonFinite[column]!;
+  }
+
+  /** Window bin counts of `column` (copy), bin i = values with i edges strictly below them. */
+  binCounts(column: number): number[] {
+    this.checkColumn(column);
+    this.advance();
+    return Array.from(this.counts.subarray(this.binBase[column]!, this.binBase[column + 1]!));
+  }
+
+  /** PSI of the window against the reference, or null below minSamples. */
+  psi(column: number): number | null {
+    this.checkColumn(column);
+    this.advance();
+    return this.readPsi(column);
+  }
+
+  /** KS (approximate, over the reference edges), or null below minSamples. */
+  ks(column: number): number | null {
+    this.checkColumn(column);
+    this.advance();
+    if (!this.enough(column)) return null;
+    this.refresh(column);
+    return this.cachedKs[column]!;
+  }
+
+  isAlerting(column: number): boolean {
+    this.checkColumn(column);
+    return this.alerting[column] === 1;
+  }
+
+  /**
+   * Updates alert states and returns only the transitions since the last call. A column with
+   * too few samples (PSI null) keeps its state: there is no evidence either way.
+   */
+  checkAlerts(): DriftAlert[] {
+    this.advance();
+    const out: DriftAlert[] = [];
+    const { psiAlert } = this.options;
+    for (let c = 0; c < this.columnCount; c++) {
+      const psi = this.readPsi(c);
+      if (psi === null) continue;
+      if (this.alerting[c] === 0 && psi >= psiAlert) {
+        this.alerting[c] = 1;
+        out.push({ column: this.names[c]!, kind: this.kinds[c]!, psi, state: 'raised' });
+      } else if (this.alerting[c] === 1 && psi < psiAlert * RECOVERY_FACTOR) {
+        this.alerting[c] = 0;
+        out.push({ column: this.names[c]!, kind: this.kinds[c]!, psi, state: 'recovered' });
+      }
+    }
+    return out;
+  }
+
+  /** Every column's state; does not change alert states (call checkAlerts for that). */
+  snapshot(): DriftColumnSnapshot[] {
+    this.advance();
+    const out: DriftColumnSnapshot[] = [];
+    for (let c = 0; c < this.columnCount; c++) {
+      const ok = this.enough(c);
+      if (ok) this.refresh(c);
+      out.push({
+        name: this.names[c]!,
+        kind: this.kinds[c]!,
+        n: this.n[c]!,
+        psi: ok ? this.cachedPsi[c]! : null,
+        ks: ok ? this.cachedKs[c]! : null,
+        alert: this.alerting[c] === 1,
+      });
+    }
+    return out;
+  }
+
+  /** Empties the window (alert states and non-finite counters are kept). */
+  clear(): void {
+    this.sliceCounts.fill(0);
+    this.sliceN.fill(0);
+    this.counts.fill(0);
+    this.n.fill(0);
+    this.dirty.fill(1);
+  }
+
+  // -- internals ------------------------------------------------------------------------------
+
+  private epochAt(ms: number): number {
+    return Math.floor(ms / this.sliceMs);
+  }
+
+  private slotOf(epoch: number): number {
+    return ((epoch % this.slices) + this.slices) % this.slices;
+  }
+
+  /**
+   * Moves the ring to the current time, expiring slices that fell out of the window. A clock
+   * that steps backwards (or returns NaN) keeps filling the current slice rather than corrupting
+   * the ring.
+   */
+  private advance(): void {
+    const e = this.epochAt(this.clock());
+    if (!(e > this.epoch)) return;
+    const steps = e - this.epoch;
+    if (steps >= this.slices) {
+      this.clear(); // the whole window is older than its span
+    } else {
+      for (let k = 1; k <= steps; k++) this.expire((this.slot + k) % this.slices);
+    }
+    this.epoch = e;
+    this.slot = this.slotOf(e);
+  }
+
+  /** Subtracts ring slot `s` from the running totals and zeroes it for reuse. */
+  private expire(s: number): void {
+    const { counts, sliceCounts, totalBins } = this;
+    const base = s * totalBins;
+    for (let i = 0; i < totalBins; i++) {
+      const v = sliceCounts[base + i]!;
+      if (v !== 0) {
+        counts[i]! -= v;
+        sliceCounts[base + i] = 0;
+      }
+    }
+    const nBase = s * this.columnCount;
+    for (let c = 0; c < this.columnCount; c++) {
+      const v = this.sliceN[nBase + c]!;
+      if (v !== 0) {
+        this.n[c]! -= v;
+        this.sliceN[nBase + c] = 0;
+        this.dirty[c] = 1;
+      }
+    }
+  }
+
+  private binOf(column: number, x: number): number {
+    const { edges } = this;
+    const eb = this.edgeBase[column]!;
+    let lo = eb;
+    let hi = this.edgeBase[column + 1]!;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (edges[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - eb;
+  }
+
+  private enough(column: number): boolean {
+    const n = this.n[column]!;
+    return n > 0 && n >= this.options.minSamples;
+  }
+
+  private readPsi(column: number): number | null {
+    if (!this.enough(column)) return null;
+    this.refresh(column);
+    return this.cachedPsi[column]!;
+  }
+
+  /** O(bins) evaluation of PSI and KS from the running totals (see class comment). */
+  private refresh(column: number): void {
+    if (this.dirty[column] === 0) return;
+    const n = this.n[column]!;
+    const bb = this.binBase[column]!;
+    const be = this.binBase[column + 1]!;
+    let psi = 0;
+    let ks = 0;
+    let cumCount = 0;
+    let cumRef = 0;
+    for (let i = bb; i < be; i++) {
+      const count = this.counts[i]!;
+      const rawRef = this.ref[i]!;
+      const w = Math.max(count / n, PROPORTION_FLOOR);
+      const r = Math.max(rawRef, PROPORTION_FLOOR);
+      psi += (w - r) * Math.log(w / r);
+      if (i < be - 1) {
+        // cumulative up to edge j = i - bb: unfloored proportions of bins 0..j
+        cumCount += count;
+        cumRef += rawRef;
+        const d = Math.abs(cumCount / n - cumRef);
+        if (d > ks) ks = d;
+      }
+    }
+    this.cachedPsi[column] = psi;
+    this.cachedKs[column] = ks;
+    this.dirty[column] = 0;
+  }
+
+  private checkColumn(column: number): void {
+    if (!Number.isInteger(column) || column < 0 || column >= this.columnCount) {
+      throw new RangeError(`drift: column ${column} outside 0..${this.columnCount - 1}`);
+    }
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Latency percentiles per (model, version, role) with HDR histograms, in microseconds.
+ *
+ * A ring of `slices` HDR histograms covers the recent window (the current slice plus the
+ * previous slices − 1, i.e. between (slices − 1)/slices × windowSeconds and windowSeconds of
+ * history), plus one since-start histogram. Recording is O(1) into two histograms; the window
+ * view is merged at read time (scrape), never per request.
+ *
+ * Uses the pure-JS histograms of hdr-histogram-js: the wasm build needs asynchronous
+ * initialisation and cannot be mixed with JS histograms in add().
+ */
+import * as hdr from 'hdr-histogram-js';
+import { type Clock, systemClock } from './clock.js';
+
+/** Recorded range: 1 µs resolution up to 60 s; values outside are clamped. */
+export const LATENCY_MAX_MICROS = 60_000_000;
+
+export interface LatencyWindowOptions {
+  /** span of the recent window in seconds (default 60) */
+  windowSeconds?: number;
+  /** number of slices in the ring (default 6) */
+  slices?: number;
+}
+
+export interface LatencyPercentiles {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+}
+
+/** Histogram parameters shared by every histogram here (add() needs identical layouts). */
+export function buildLatencyHistogram(bitBucketSize: 32 | 64 = 32): hdr.Histogram {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: LATENCY_MAX_MICROS,
+    numberOfSignificantValueDigits: 3,
+    // 32-bit counts (~70 KB) suffice for a slice or a window; the since-start histogram uses
+    // 64-bit (float) counts so it cannot overflow on a long-running server.
+    bitBucketSize,
+    // We clamp to the range ourselves; a resize would change layouts and break cheap merges.
+    autoResize: false,
+    useWebAssembly: false,
+  });
+}
+
+export class LatencyWindow {
+  readonly windowSeconds: number;
+  readonly slices: number;
+  private readonly clock: Clock;
+  private readonly sliceMs: number;
+  private readonly ring: hdr.Histogram[];
+  private readonly total: hdr.Histogram;
+  /** reused merge target for window reads (avoids allocating a histogram per scrape) */
+  private readonly merged: hdr.Histogram;
+  private epoch: number;
+  private slot: number;
+
+  constructor(options: LatencyWindowOptions = {}, clock: Clock = systemClock) {
+    const windowSeconds = options.windowSeconds ?? 60;
+    const slices = options.slices ?? 6;
+    if (!Number.isFinite(windowSeconds) || windowSeconds <= 0) {
+      throw new Error(`latency.windowSeconds: expected a number > 0, got ${windowSeconds}`);
+    }
+    if (!Number.isInteger(slices) || slices < 1) {
+      throw new Error(`latency.slices: expected an integer ≥ 1, got ${slices}`);
+    }
+    this.windowSeconds = windowSeconds;
+    this.slices = slices;
+    this.clock = clock;
+    this.sliceMs = (windowSeconds * 1000) / slices;
+    this.ring = Array.from({ length: slices }, () => buildLatencyHistogram(32));
+    this.total = buildLatencyHistogram(64);
+    this.merged = buildLatencyHistogram(32);
+    this.epoch = Math.floor(clock() / this.sliceMs);
+    if (!Number.isFinite(this.epoch)) throw new Error(`latency: clock returned ${clock()}`);
+    this.slot = this.slotOf(this.epoch);
+  }
+
+  /** Records one latency in microseconds: rounded, clamped to [0, 60 s]; NaN is ignored. */
+  record(micros: number): void {
+    if (Number.isNaN(micros)) return;
+    this.advance();
+    const v = micros <= 0 ? 0 : micros >= LATENCY_MAX_MICROS ? LATENCY_MAX_MICROS : Math.round(micros);
+    this.ring[this.slot]!.recordValue(v);
+    this.total.recordValue(v);
+  }
+
+  /**
+   * Percentiles in microseconds over the recent window or since start. An empty histogram
+   * reports all zeros (count 0).
+   */
+  percentiles(which: 'window' | 'total'): LatencyPercentiles {
+    let h: hdr.Histogram;
+    if (which === 'total') {
+      h = this.total;
+    } else {
+      this.advance();
+      h = this.merged;
+      h.reset();
+      for (const slice of this.ring) if (slice.totalCount > 0) h.add(slice);
+    }
+    return {
+      count: h.totalCount,
+      p50: h.getValueAtPercentile(50),
+      p90: h.getValueAtPercentile(90),
+      p99: h.getValueAtPercentile(99),
+      p999: h.getValueAtPercentile(99.9),
+      max: h.maxValue,
+      mean: h.mean,
+    };
+  }
+
+  private slotOf(epoch: number): number {
+    return ((epoch % this.slices) + this.slices) % this.slices;
+  }
+
+  /** Rotates the ring to the current time, resetting slices that left the window. */
+  private advance(): void {
+    const e = Math.floor(this.clock() / this.sliceMs);
+    if (!(e > this.epoch)) return; // same slice, or clock stepped back: keep the current slice
+    const steps = Math.min(e - this.epoch, this.slices);
+    for (let k = 1; k <= steps; k++) this.ring[(this.slot + k) % this.slices]!.reset();
+    this.epoch = e;
+    this.slot = this.slotOf(e);
+  }
+}
