@@ -1,0 +1,33 @@
+// What the numbers were measured on (every figure is a ratio within one run on this box).
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import { REPO_ROOT } from './paths.js';
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGb: number;
+  node: string;
+  os: string;
+  commit: string | null;
+}
+
+export function describeMachine(): Machine {
+  let commit: string | null = null;
+  try {
+    // Read-only: which commit the tree is at.
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+  } catch {
+    commit = null;
+  }
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    commit,
+  };
+}

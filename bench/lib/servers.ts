@@ -1,0 +1,131 @@
+// The servers a bench run can start: the HTTP ceiling, Vigil in its configurations, and the
+// peers. Each knows whether it can run on this machine and how to start it on port 0.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findVersion } from '../../native-bench/lib/model-repo.js';
+import { makeModelsVariant, removeModelsVariant, SHADOW_ON } from './models-variant.js';
+import { FASTAPI_PEER, FASTIFY_PEER, SYSTEM_PYTHON, UWS_ECHO, VIGIL_MAIN } from './paths.js';
+import type { ServerCommand } from './spawn-server.js';
+
+export type ServerId =
+  | 'ceiling'
+  | 'vigil'
+  | 'vigil-batching-off'
+  | 'vigil-no-monitoring'
+  | 'vigil-shadow-on'
+  | 'fastify-ort'
+  | 'fastapi-sklearn';
+
+export interface ServerSpec {
+  id: ServerId;
+  kind: 'ceiling' | 'vigil' | 'peer';
+  description: string;
+  /** Why it cannot run here, or null. */
+  unavailable(): string | null;
+  /** The command line (may create a temporary models directory). */
+  prepare(): ServerCommand;
+  /** Removes whatever prepare() created. */
+  cleanup(): void;
+}
+
+export interface ServerContext {
+  modelsDir: string;
+  /** Extra flags for every Vigil server (e.g. --workers 2). */
+  vigilArgs: string[];
+}
+
+const node = process.execPath;
+
+function missing(path: string, hint: string): string | null {
+  return existsSync(path) ? null : `${path} is missing (${hint})`;
+}
+
+function vigil(
+  ctx: ServerContext,
+  id: ServerId,
+  description: string,
+  flags: string[],
+  variant?: { label: string; model: string; edit: (c: Record<string, unknown>) => void },
+): ServerSpec {
+  let tempDir: string | null = null;
+  return {
+    id,
+    kind: 'vigil',
+    description,
+    unavailable: () =>
+      missing(VIGIL_MAIN, 'the Vigil server is not built yet: npm run build') ??
+      (existsSync(ctx.modelsDir) ? null : `models directory ${ctx.modelsDir} does not exist`),
+    prepare: () => {
+      const modelsDir = variant
+        ? (tempDir = makeModelsVariant(ctx.modelsDir, variant.label, variant.model, variant.edit))
+        : ctx.modelsDir;
+      return {
+        command: node,
+        args: [VIGIL_MAIN, '--port', '0', '--models', modelsDir, '--log-level', 'info', ...flags, ...ctx.vigilArgs],
+        startTimeoutMs: 60_000,
+      };
+    },
+    cleanup: () => {
+      if (tempDir) removeModelsVariant(tempDir);
+      tempDir = null;
+    },
+  };
+}
+
+/** The bundled breast-cancer config's shadow setting (null when none). */
+export function bundledShadow(modelsDir: string): unknown {
+  try {
+    const config = JSON.parse(readFileSync(join(modelsDir, 'breast-cancer', 'config.json'), 'utf8')) as {
+      traffic?: { shadow?: unknown };
+    };
+    return config.traffic?.shadow ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function serverSpecs(ctx: ServerContext): Map<ServerId, ServerSpec> {
+  const specs: ServerSpec[] = [
+    {
+      id: 'ceiling',
+      kind: 'ceiling',
+      description: 'bare uWebSockets.js: reads the POST body, answers a fixed JSON (native-bench/uws-echo.ts)',
+      unavailable: () => missing(UWS_ECHO, 'npm run build'),
+      prepare: () => ({ command: node, args: [UWS_ECHO, '--port', '0'] }),
+      cleanup: () => {},
+    },
+    vigil(ctx, 'vigil', 'Vigil, bundled models, default settings', []),
+    vigil(ctx, 'vigil-batching-off', 'Vigil with --batching off (one request per inference task)', ['--batching', 'off']),
+    vigil(ctx, 'vigil-no-monitoring', 'Vigil with --no-monitoring (no drift, latency or metrics updates)', [
+      '--no-monitoring',
+    ]),
+    vigil(
+      ctx,
+      'vigil-shadow-on',
+      'Vigil, breast-cancer traffic 90/10 with version 2 shadowing 100 % of requests',
+      [],
+      { label: 'shadow-on', model: 'breast-cancer', edit: SHADOW_ON },
+    ),
+    {
+      id: 'fastify-ort',
+      kind: 'peer',
+      description: 'Fastify + onnxruntime-node inline in the handler, breast-cancer v2 (bench/peers/fastify-ort.ts)',
+      unavailable: () =>
+        missing(FASTIFY_PEER, 'npm run build') ??
+        (findVersion(ctx.modelsDir, 'breast-cancer', '2') ? null : 'models/breast-cancer/2/model.onnx is missing'),
+      prepare: () => ({ command: node, args: [FASTIFY_PEER, '--port', '0', '--models', ctx.modelsDir] }),
+      cleanup: () => {},
+    },
+    {
+      id: 'fastapi-sklearn',
+      kind: 'peer',
+      description:
+        'FastAPI + uvicorn (1 worker) + the scikit-learn MLP of breast-cancer v2 (bench/peers/fastapi_sklearn.py)',
+      unavailable: () => missing(SYSTEM_PYTHON, "Debian's python3 with python3-fastapi, -uvicorn, -sklearn"),
+      // Training the MLP at first start takes a few seconds; later starts load a cached pickle.
+      prepare: () => ({ command: SYSTEM_PYTHON, args: [FASTAPI_PEER, '--port', '0'], startTimeoutMs: 120_000 }),
+      cleanup: () => {},
+    },
+  ];
+  return new Map(specs.map((s) => [s.id, s]));
+}

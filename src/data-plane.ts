@@ -1,0 +1,157 @@
+// The request's one-way trip after the protocol edge: choose the version, observe the inputs,
+// queue the rows for a batch, observe outputs and latency, and (after the live answer is on
+// its way) mirror the rows to the shadow version. Knows nothing about HTTP or JSON.
+import type { Logger } from 'pino';
+import { notFound, notReady, RequestError } from './errors.js';
+import type { BatchScheduler } from './inference/batcher.js';
+import type { PredictionColumns } from './inference/predictions.js';
+import type { TensorData, WireTensor } from './inference/tensors.js';
+import type { Metrics } from './monitoring/metrics.js';
+import type { PredictionLog } from './monitoring/prediction-log.js';
+import type { Role } from './monitoring/version-monitor.js';
+import type { ServedModel, ServedVersion } from './repository/registry.js';
+
+export interface InferenceCall {
+  version: ServedVersion;
+  /** One tensor per model input, in the model's order. */
+  inputs: WireTensor[];
+  rows: number;
+  /** The feature matrix among the inputs (for drift), with its row width; null when none. */
+  features: { data: ArrayLike<number>; width: number } | null;
+  timeoutMs: number;
+  /** performance.now() when the request was admitted. */
+  startedAt: number;
+  requestId: string;
+  /** Lazily gives the request's features as the client sent them, for the prediction log. */
+  logFeatures?: () => unknown;
+}
+
+export interface InferenceResult {
+  outputs: WireTensor[];
+  columns: PredictionColumns;
+}
+
+export class DataPlane {
+  private lastDisagreementLog = 0;
+
+  constructor(
+    private readonly scheduler: BatchScheduler,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    private readonly monitoring: boolean,
+    private readonly predictionLog: PredictionLog | null,
+  ) {}
+
+  /** The version that answers: the pinned one, else the traffic split (sticky with a key). */
+  route(model: ServedModel, pinned: string | undefined, routingKey: string | undefined): ServedVersion {
+    if (pinned !== undefined) {
+      const version = model.versions.get(pinned);
+      if (!version || version.draining) {
+        throw notFound(`model '${model.name}' has no loaded version '${pinned}' (loaded: ${model.loadedVersions().join(', ') || 'none'})`);
+      }
+      return version;
+    }
+    if (!model.ready || !model.traffic) throw notReady(`model '${model.name}'`);
+    const chosen = model.traffic.splitter.pick(routingKey);
+    const version = model.versions.get(chosen);
+    if (!version || version.draining) throw notReady(`version ${chosen} of model '${model.name}'`);
+    return version;
+  }
+
+  async infer(call: InferenceCall): Promise<InferenceResult> {
+    const { version, rows } = call;
+    const model = version.model;
+    const monitor = version.monitor;
+    const shadow = this.shadowFor(model, version);
+    const shadowInputs = shadow ? call.inputs.map(cloneTensor) : null;
+    if (this.monitoring && call.features) monitor.observeInputs('live', call.features.data, call.features.width, rows);
+    let outputs: WireTensor[];
+    try {
+      outputs = await this.scheduler.submit(version.target, {
+        inputs: call.inputs, rows, deadline: call.startedAt + call.timeoutMs, timeoutMs: call.timeoutMs,
+      });
+    } catch (error) {
+      this.recordFailure(version, 'live', error);
+      throw error;
+    }
+    const columns = version.reader.columns(outputs, rows);
+    const micros = (performance.now() - call.startedAt) * 1000;
+    if (this.monitoring) monitor.recordSuccess('live', rows, columns, micros);
+    model.guard?.record(version.version, { ok: true, latencyMicros: micros });
+    if (this.predictionLog?.sample()) {
+      this.predictionLog.write({
+        request_id: call.requestId, model: model.name, version: version.version, role: 'live',
+        features: call.logFeatures?.(), outputs: version.reader.predictions(outputs, rows), latency_ms: micros / 1000,
+      });
+    }
+    if (shadow && shadowInputs) {
+      const features = call.features && version.rows ? shadowInputs[version.target.inputs.indexOf(version.rows.input)] : undefined;
+      // After the live answer has been written: the shadow never delays it.
+      setImmediate(() => void this.runShadow(version, shadow, shadowInputs, rows, columns, call, features?.data));
+    }
+    return { outputs, columns };
+  }
+
+  /** Counts a failure against the version (validation errors included) for /stats and metrics. */
+  recordFailure(version: ServedVersion, role: Role, error: unknown): void {
+    const type = error instanceof RequestError ? error.type : 'internal';
+    if (this.monitoring) version.monitor.recordError(role, type);
+    if (role === 'live') version.model.guard?.record(version.version, { ok: false, latencyMicros: 0 });
+  }
+
+  private shadowFor(model: ServedModel, live: ServedVersion): ServedVersion | null {
+    const sampler = model.shadow();
+    if (!sampler || !sampler.shouldMirror()) return null;
+    const target = model.versions.get(model.traffic!.get().shadow!.version);
+    if (!target || target === live || target.draining) return null;
+    return target;
+  }
+
+  private async runShadow(live: ServedVersion, shadow: ServedVersion, inputs: WireTensor[], rows: number,
+    liveColumns: PredictionColumns, call: InferenceCall, features: TensorData | undefined): Promise<void> {
+    const model = live.model;
+    const startedAt = performance.now();
+    if (this.monitoring && features && call.features) {
+      shadow.monitor.observeInputs('shadow', features as ArrayLike<number>, call.features.width, rows);
+    }
+    let outputs: WireTensor[];
+    try {
+      outputs = await this.scheduler.submit(shadow.target, {
+        inputs, rows, deadline: startedAt + call.timeoutMs, timeoutMs: call.timeoutMs,
+      }, 'shadow');
+    } catch (error) {
+      const reason = error instanceof RequestError ? error.type : 'internal';
+      this.metrics.shadowDropped.labels(model.name, shadow.version, reason).inc();
+      this.recordFailure(shadow, 'shadow', error);
+      if (reason !== 'queue_full') this.logger.warn({ model: model.name, version: shadow.version, err: (error as Error).message }, 'shadow inference failed');
+      return;
+    }
+    const columns = shadow.reader.columns(outputs, rows);
+    if (this.monitoring) shadow.monitor.recordSuccess('shadow', rows, columns, (performance.now() - startedAt) * 1000);
+    this.compare(live, shadow, liveColumns, columns, rows, call.requestId);
+  }
+
+  private compare(live: ServedVersion, shadow: ServedVersion, a: PredictionColumns, b: PredictionColumns, rows: number, requestId: string): void {
+    const model = live.model;
+    const tracker = model.agreement(live.version, shadow.version);
+    const before = tracker.disagreements;
+    for (let r = 0; r < rows; r++) {
+      let agreed: boolean;
+      if (a.label && b.label) agreed = tracker.recordClassification(a.label[r]!, b.label[r]!, requestId);
+      else if (a.value && b.value) agreed = tracker.recordRegression(a.value[r]!, b.value[r]!, model.agreementTolerance, requestId);
+      else return; // raw models: nothing comparable
+      model.guard?.recordAgreement(shadow.version, agreed);
+    }
+    // A sample of disagreements, at most one line a second, so a bad canary cannot flood the log.
+    const now = Date.now();
+    if (tracker.disagreements > before && now - this.lastDisagreementLog > 1000) {
+      this.lastDisagreementLog = now;
+      this.logger.info({ model: model.name, live: live.version, shadow: shadow.version, request_id: requestId,
+        agreement: tracker.snapshot() }, 'shadow disagreed with live');
+    }
+  }
+}
+
+function cloneTensor(tensor: WireTensor): WireTensor {
+  return { ...tensor, dims: [...tensor.dims], data: tensor.data.slice() as TensorData };
+}

@@ -1,0 +1,202 @@
+// Wires the parts together and owns the life cycle: scan and load models, start the worker
+// pool and the HTTP front end, run the periodic checks (drift alerts, guardrails, --watch),
+// and on stop drain: refuse new connections, finish every admitted request, flush logs.
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { DataPlane } from './data-plane.js';
+import { BatchScheduler } from './inference/batcher.js';
+import { InferencePool } from './inference/pool.js';
+import { loadUws, UwsFallbackError } from './http/uws.js';
+import { Router } from './http/router.js';
+import { mountPredict } from './http/predict.js';
+import { mountV2 } from './http/v2.js';
+import { mountOps } from './http/ops.js';
+import { mountAdmin } from './http/admin.js';
+import { systemClock } from './monitoring/clock.js';
+import { DEFAULT_DRIFT_OPTIONS } from './monitoring/drift.js';
+import { Metrics } from './monitoring/metrics.js';
+import { PredictionLog } from './monitoring/prediction-log.js';
+import { ROLES } from './monitoring/version-monitor.js';
+import type { Options } from './options.js';
+import { ModelRegistry } from './repository/registry.js';
+import { scanRepository } from './repository/repository.js';
+import { rolesOf } from './routing/traffic.js';
+import { StatsReporter } from './monitoring/stats.js';
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export class Gateway {
+  readonly metrics: Metrics;
+  readonly pool: InferencePool;
+  readonly scheduler: BatchScheduler;
+  readonly registry: ModelRegistry;
+  readonly plane: DataPlane;
+  readonly stats: StatsReporter;
+  private readonly predictionLog: PredictionLog | null;
+  private app: TemplatedApp | null = null;
+  private listenSocket: us_listen_socket | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private router: Router | null = null;
+  private stopping: Promise<void> | null = null;
+  port = 0;
+
+  constructor(readonly options: Options, readonly logger: Logger) {
+    this.metrics = new Metrics();
+    this.pool = new InferencePool(options.workers);
+    this.scheduler = new BatchScheduler(this.pool, options.workers * options.pipelineDepth, {
+      onBatch: (target, _role, rows) => {
+        if (options.monitoring) this.metrics.batchSize.labels(...splitKey(target.key)).observe(rows);
+      },
+      onBatchFailure: (target, role, error, requests) =>
+        this.logger.error({ model_version: target.key, role, requests, err: error.message }, 'inference batch failed'),
+    });
+    this.predictionLog = options.predictionLog ? new PredictionLog(options.predictionLog, options.predictionLogSample) : null;
+    this.registry = new ModelRegistry(options.models, this.pool, this.scheduler, this.metrics, {
+      batching: options.batching, maxBatchSize: options.maxBatchSize, maxQueueDelayUs: options.maxQueueDelayUs,
+      maxQueueRows: options.maxQueueRows, maxInstances: options.maxInstances,
+    }, { ...DEFAULT_DRIFT_OPTIONS }, logger, systemClock);
+    this.plane = new DataPlane(this.scheduler, this.metrics, logger, options.monitoring, this.predictionLog);
+    this.stats = new StatsReporter(this.registry, this.scheduler);
+    this.metrics.setSource(this.stats);
+  }
+
+  /** Loads every model, then listens. Resolves with the URL served. */
+  async start(): Promise<string> {
+    const { uws, native, binary } = loadUws();
+    if (!native) {
+      if (!this.options.allowUwsFallback) throw new UwsFallbackError('');
+      this.logger.warn('uWebSockets.js native binary did not load: serving on the slow pure-JS fallback (--allow-uws-fallback)');
+    }
+    await this.pool.ready();
+    for (const artifact of await scanRepository(this.options.models)) {
+      const model = await this.registry.addModel(artifact);
+      for (const error of model.errors) {
+        this.logger.error({ model: model.name, version: error.version, err: error.message }, 'model not ready');
+      }
+    }
+    this.app = uws.App();
+    const router = new Router({
+      countHttp: (route, status) => {
+        this.metrics.countHttp(route, status);
+      },
+      logError: (error, requestId) => this.logger.error({ request_id: requestId, err: (error as Error)?.message ?? String(error) }, 'request failed'),
+    });
+    const common = { registry: this.registry, plane: this.plane, maxBodyBytes: this.options.maxBodyBytes, timeoutMs: this.options.timeoutMs };
+    mountPredict(router, common);
+    mountV2(router, { ...common, serverVersion: PACKAGE_VERSION });
+    mountOps(router, { metrics: this.metrics, stats: this.stats });
+    mountAdmin(router, { registry: this.registry, token: this.options.adminToken, logger: this.logger, maxBodyBytes: this.options.maxBodyBytes });
+    router.mount(this.app);
+    this.router = router;
+    this.port = await this.listen(uws);
+    this.startPeriodicChecks();
+    const url = `http://${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${this.port}`;
+    this.logger.info({
+      url,
+      workers: this.options.workers,
+      uws: native ? binary?.split('/').pop() : 'pure-JS fallback',
+      models: Object.fromEntries([...this.registry.models.values()].map((m) => [m.name, {
+        versions: m.loadedVersions(), ready: m.ready, task: m.task, traffic: m.traffic?.get() ?? null,
+      }])),
+    }, 'vigil listening');
+    return url;
+  }
+
+  /** Stops accepting, lets admitted requests finish, then releases workers and logs. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.listenSocket) {
+        const { uws } = loadUws();
+        uws.us_listen_socket_close(this.listenSocket);
+        this.listenSocket = null;
+      }
+      for (const timer of this.timers) clearInterval(timer);
+      while (this.router && this.router.inflight > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await this.scheduler.drainAll();
+      this.scheduler.close();
+      await this.predictionLog?.close();
+      (this.app as unknown as { close?: () => void } | null)?.close?.();
+      await this.pool.close();
+    })();
+    return this.stopping;
+  }
+
+  private listen(uws: ReturnType<typeof loadUws>['uws']): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app!.listen(this.options.host, this.options.port, (socket) => {
+        if (!socket) {
+          reject(new Error(`cannot listen on ${this.options.host}:${this.options.port} (in use or not permitted)`));
+          return;
+        }
+        this.listenSocket = socket;
+        resolve(uws.us_socket_local_port(socket as never));
+      });
+    });
+  }
+
+  private startPeriodicChecks(): void {
+    const every = (ms: number, task: () => void | Promise<void>) => {
+      const timer = setInterval(() => {
+        Promise.resolve()
+          .then(task)
+          .catch((error: unknown) => this.logger.error({ err: (error as Error).message }, 'periodic check failed'));
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    if (this.options.monitoring) every(2000, () => this.checkDriftAlerts());
+    every(1000, () => this.checkGuardrails());
+    if (this.options.watch) every(2000, () => this.watchRepository());
+  }
+
+  checkDriftAlerts(): void {
+    for (const model of this.registry.models.values()) {
+      for (const version of model.versions.values()) {
+        for (const { role, alert } of version.monitor.checkAlerts()) {
+          const fields = { model: model.name, version: version.version, role, [alert.kind]: alert.column, psi: alert.psi };
+          if (alert.state === 'raised') {
+            this.metrics.driftAlerts.labels(model.name, version.version, role, alert.column).inc();
+            this.logger.warn(fields, 'drift alert raised');
+          } else {
+            this.logger.info(fields, 'drift alert recovered');
+          }
+        }
+      }
+    }
+  }
+
+  private checkGuardrails(): void {
+    for (const model of this.registry.models.values()) {
+      const guard = model.guard;
+      const traffic = model.traffic;
+      if (!guard || !traffic) continue;
+      const { primary, canaries } = rolesOf(traffic.get());
+      for (const trip of guard.evaluate(primary, canaries)) {
+        if (!traffic.isLive(trip.version)) continue;
+        traffic.setWeight(trip.version, 0);
+        guard.reset(trip.version);
+        this.metrics.guardrailRollbacks.labels(model.name, trip.version, trip.reason).inc();
+        this.logger.warn({ model: model.name, version: trip.version, reason: trip.reason, value: trip.value,
+          threshold: trip.threshold, samples: trip.samples, traffic: traffic.get() }, 'guardrail tripped: canary weight set to 0');
+      }
+    }
+  }
+
+  private async watchRepository(): Promise<void> {
+    const { readdir } = await import('node:fs/promises');
+    const entries = await readdir(this.options.models, { withFileTypes: true });
+    for (const entry of entries) {
+      if (!entry.isDirectory()) continue;
+      const added = await this.registry.discoverVersions(entry.name).catch(() => []);
+      if (added.length) this.logger.info({ model: entry.name, versions: added }, 'loaded new version folders (--watch); not routed until weights say so');
+    }
+  }
+}
+
+function splitKey(key: string): [string, string] {
+  const slash = key.lastIndexOf('/');
+  return [key.slice(0, slash), key.slice(slash + 1)];
+}
+
+export { ROLES };

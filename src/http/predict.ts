@@ -1,0 +1,68 @@
+// POST /predict: the application-facing protocol. A row (or `instances` rows) by feature name
+// or in feature order, routed by the traffic split unless a version is pinned.
+import type { DataPlane } from '../data-plane.js';
+import { badRequest, notFound } from '../errors.js';
+import { isFloatType } from '../inference/tensors.js';
+import type { ModelRegistry } from '../repository/registry.js';
+import { readJsonObject, timeoutOf } from './json-body.js';
+import type { Router } from './router.js';
+
+export interface PredictContext {
+  registry: ModelRegistry;
+  plane: DataPlane;
+  maxBodyBytes: number;
+  timeoutMs: number;
+}
+
+const BODY_KEYS = new Set(['model', 'version', 'features', 'instances', 'id']);
+
+export function mountPredict(router: Router, context: PredictContext): void {
+  router.route('/predict', {
+    POST: async (exchange) => {
+      const body = await readJsonObject(exchange, context.maxBodyBytes);
+      for (const key of Object.keys(body)) {
+        if (!BODY_KEYS.has(key)) throw badRequest(`${key} is not a /predict field (fields: model, version, features, instances, id)`);
+      }
+      if (typeof body.model !== 'string' || body.model === '') throw badRequest('model is required: the name of a served model');
+      const model = context.registry.get(body.model);
+      if (!model) {
+        throw notFound(`unknown model '${body.model}' (models: ${[...context.registry.models.keys()].join(', ')})`);
+      }
+      const pinned = body.version;
+      if (pinned !== undefined && typeof pinned !== 'string' && !Number.isInteger(pinned)) {
+        throw badRequest('version must be a string such as "2"');
+      }
+      const id = body.id;
+      if (id !== undefined && typeof id !== 'string' && typeof id !== 'number') throw badRequest('id must be a string or a number');
+      const routingKey = exchange.header('x-routing-key') ?? (id === undefined ? undefined : String(id));
+      const version = context.plane.route(model, pinned === undefined ? undefined : String(pinned), routingKey);
+      const timeoutMs = timeoutOf(exchange, context.timeoutMs);
+      const schema = version.rows;
+      if (!schema) throw badRequest(`model '${model.name}' cannot take /predict rows: ${version.rowsError}`);
+      let decoded;
+      try {
+        decoded = schema.decode(body);
+      } catch (error) {
+        context.plane.recordFailure(version, 'live', error);
+        throw error;
+      }
+      const { data, rows } = decoded;
+      const result = await context.plane.infer({
+        version,
+        inputs: [{ name: schema.input.name, type: schema.input.type, dims: schema.dims(rows), data }],
+        rows,
+        features: isFloatType(schema.input.type) ? { data: data as Float32Array, width: schema.width } : null,
+        timeoutMs,
+        startedAt: exchange.startedAt,
+        requestId: exchange.requestId,
+        logFeatures: () => body.features ?? body.instances,
+      });
+      exchange.sendJson(200, {
+        model: model.name,
+        version: version.version,
+        request_id: exchange.requestId,
+        predictions: version.reader.predictions(result.outputs, rows),
+      }, { 'x-model-version': version.version });
+    },
+  });
+}

@@ -1,0 +1,65 @@
+// Route table over uWS: each pattern lists its methods; any other method answers 405 with
+// Allow, any unknown path 404. Handlers get an Exchange and the URL parameters, and every
+// thrown or rejected error becomes a clear JSON answer instead of a crash.
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { methodNotAllowed, notFound } from '../errors.js';
+import { Exchange } from './exchange.js';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type Handler = (exchange: Exchange, params: string[]) => void | Promise<void>;
+
+export interface RouteContext {
+  countHttp(route: string, status: number): void;
+  logError(error: unknown, requestId: string): void;
+}
+
+/** Request headers handlers may read after the synchronous part of the uWS callback. */
+const WANTED_HEADERS = ['x-routing-key', 'x-timeout-ms', 'authorization'];
+
+export class Router {
+  /** Requests admitted and not yet answered (or abandoned); shutdown waits for zero. */
+  inflight = 0;
+  private readonly routes: { pattern: string; methods: Partial<Record<Method, Handler>> }[] = [];
+
+  constructor(private readonly context: RouteContext) {}
+
+  route(pattern: string, methods: Partial<Record<Method, Handler>>): this {
+    this.routes.push({ pattern, methods });
+    return this;
+  }
+
+  mount(app: TemplatedApp): void {
+    for (const { pattern, methods } of this.routes) {
+      const paramCount = (pattern.match(/\/:/g) ?? []).length;
+      const allow = Object.keys(methods).join(', ');
+      for (const [method, handler] of Object.entries(methods) as [Method, Handler][]) {
+        const register = { GET: app.get, POST: app.post, PUT: app.put, DELETE: app.del }[method].bind(app);
+        register(pattern, (res, req) => this.dispatch(res, req, pattern, paramCount, handler));
+      }
+      app.any(pattern, (res, req) =>
+        this.dispatch(res, req, pattern, 0, (exchange) => {
+          throw methodNotAllowed(`${exchange.method} is not allowed on ${exchange.url} (allowed: ${allow})`, allow);
+        }));
+    }
+    app.any('/*', (res, req) =>
+      this.dispatch(res, req, 'unknown', 0, (exchange) => {
+        throw notFound(`no route ${exchange.method} ${exchange.url}`);
+      }));
+  }
+
+  private dispatch(res: HttpResponse, req: HttpRequest, route: string, paramCount: number, handler: Handler): void {
+    this.inflight++;
+    const exchange = new Exchange(res, req, route, (routeLabel, status) => {
+      this.inflight--;
+      this.context.countHttp(routeLabel, status);
+    }, WANTED_HEADERS);
+    const params: string[] = [];
+    for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
+    try {
+      const result = handler(exchange, params);
+      if (result) result.catch((error: unknown) => exchange.sendError(error, this.context.logError));
+    } catch (error) {
+      exchange.sendError(error, this.context.logError);
+    }
+  }
+}

@@ -1,0 +1,359 @@
+// Work-conserving dynamic batcher. One bounded queue per model version and role; a single
+// scheduler feeds the worker pool. While a worker slot is free, queued work goes out at once
+// (no added latency at low load); while every slot is busy, requests pile up and the next free
+// slot takes up to max_batch_size rows from one queue as a single ORT batch. Rows of many
+// requests are packed into one typed array per input and the outputs are split back.
+import { deadlineExceeded, inferenceFailed, queueFull, RequestError } from '../errors.js';
+import { Fifo } from './fifo.js';
+import { allocate, type TensorData, type TensorSpec, type WireTensor } from './tensors.js';
+
+export interface BatchExecutor {
+  run(key: string, path: string, inputs: WireTensor[]): Promise<WireTensor[]>;
+}
+
+/** A model version as the batcher sees it. */
+export interface BatchTarget {
+  key: string;
+  path: string;
+  inputs: readonly TensorSpec[];
+  /** Every input and output has a free first dimension, so requests can be stacked. */
+  batchable: boolean;
+  maxBatchSize: number;
+  /** Triton's knob: hold a partial batch this long hoping to fill it (0 = never wait). */
+  maxQueueDelayUs: number;
+  maxQueueRows: number;
+}
+
+export type Role = 'live' | 'shadow';
+
+export interface InferenceJob {
+  /** One tensor per model input, in the model's input order; first dimension = rows. */
+  inputs: WireTensor[];
+  rows: number;
+  /** performance.now() time after which the job is not worth running. */
+  deadline: number;
+  timeoutMs: number;
+}
+
+interface PendingJob extends InferenceJob {
+  enqueuedAt: number;
+  resolve: (outputs: WireTensor[]) => void;
+  reject: (error: Error) => void;
+}
+
+export interface BatchObserver {
+  onBatch?(target: BatchTarget, role: Role, rows: number, requests: number): void;
+  onDeadlineDrop?(target: BatchTarget, role: Role): void;
+  onQueueFull?(target: BatchTarget, role: Role): void;
+  onBatchFailure?(target: BatchTarget, role: Role, error: Error, requests: number): void;
+}
+
+class VersionQueue {
+  readonly jobs = new Fifo<PendingJob>();
+  rows = 0;
+  inflight = 0;
+  batches = 0;
+  batchedRows = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(readonly target: BatchTarget, readonly role: Role) {}
+
+  get idle(): boolean {
+    return this.jobs.length === 0 && this.inflight === 0;
+  }
+
+  whenIdle(): Promise<void> {
+    return this.idle ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  notifyIfIdle(): void {
+    if (!this.idle) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+export interface QueueStats {
+  key: string;
+  role: Role;
+  queuedRows: number;
+  queuedRequests: number;
+  inflightBatches: number;
+  batches: number;
+  meanBatchRows: number;
+}
+
+export class BatchScheduler {
+  private readonly queues = new Map<string, VersionQueue>();
+  private readonly live: VersionQueue[] = [];
+  private readonly shadow: VersionQueue[] = [];
+  private cursor = 0;
+  private inflight = 0;
+  private pumpScheduled = false;
+  private delayTimer: NodeJS.Timeout | undefined;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly executor: BatchExecutor,
+    /** Batches in flight at once: about one per worker plus a little pipelining. */
+    private readonly maxInflight: number,
+    private readonly observer: BatchObserver = {},
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    // Queued requests whose deadline passes are answered 504 even if no worker frees up.
+    this.sweeper = setInterval(() => this.dropExpired(), 50);
+    this.sweeper.unref();
+  }
+
+  submit(target: BatchTarget, job: InferenceJob, role: Role = 'live'): Promise<WireTensor[]> {
+    const queue = this.queueFor(target, role);
+    if (queue.rows > 0 && queue.rows + job.rows > target.maxQueueRows) {
+      this.observer.onQueueFull?.(target, role);
+      return Promise.reject(queueFull(`${target.key} (${role})`, target.maxQueueRows));
+    }
+    return new Promise((resolve, reject) => {
+      queue.jobs.push({ ...job, enqueuedAt: this.now(), resolve, reject });
+      queue.rows += job.rows;
+      this.schedulePump();
+    });
+  }
+
+  /** Resolves once the version has no queued or running work (used before unloading it). */
+  async drain(key: string): Promise<void> {
+    await Promise.all(
+      [...this.queues.values()].filter((q) => q.target.key === key).map((q) => q.whenIdle()),
+    );
+  }
+
+  /** Resolves once nothing is queued or running anywhere (graceful shutdown). */
+  async drainAll(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.whenIdle()));
+  }
+
+  forget(key: string): void {
+    for (const [id, queue] of this.queues) {
+      if (queue.target.key !== key) continue;
+      this.queues.delete(id);
+      const list = queue.role === 'live' ? this.live : this.shadow;
+      list.splice(list.indexOf(queue), 1);
+    }
+  }
+
+  stats(): QueueStats[] {
+    return [...this.queues.values()].map((q) => ({
+      key: q.target.key,
+      role: q.role,
+      queuedRows: q.rows,
+      queuedRequests: q.jobs.length,
+      inflightBatches: q.inflight,
+      batches: q.batches,
+      meanBatchRows: q.batches ? q.batchedRows / q.batches : 0,
+    }));
+  }
+
+  queuedRows(key: string, role: Role = 'live'): number {
+    return this.queues.get(`${key}\u0000${role}`)?.rows ?? 0;
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    clearTimeout(this.delayTimer);
+  }
+
+  private queueFor(target: BatchTarget, role: Role): VersionQueue {
+    const id = `${target.key}\u0000${role}`;
+    let queue = this.queues.get(id);
+    if (!queue || queue.target !== target) {
+      if (queue) this.forget(target.key);
+      queue = new VersionQueue(target, role);
+      this.queues.set(id, queue);
+      (role === 'live' ? this.live : this.shadow).push(queue);
+    }
+    return queue;
+  }
+
+  // Dispatch runs after the current I/O phase, so requests that arrived together in one
+  // event-loop turn can share a batch without any timer-based waiting.
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inflight < this.maxInflight) {
+      const queue = this.nextReadyQueue();
+      if (!queue) return;
+      this.dispatch(queue);
+    }
+  }
+
+  /** Live queues round-robin; shadow work only when no live work is waiting. */
+  private nextReadyQueue(): VersionQueue | undefined {
+    let earliestWait = Infinity;
+    for (const list of [this.live, this.shadow]) {
+      for (let i = 0; i < list.length; i++) {
+        const queue = list[(this.cursor + i) % list.length]!;
+        if (queue.jobs.length === 0) continue;
+        const wait = this.remainingDelay(queue);
+        if (wait > 0) {
+          earliestWait = Math.min(earliestWait, wait);
+          continue;
+        }
+        this.cursor = (this.cursor + i + 1) % Math.max(list.length, 1);
+        return queue;
+      }
+    }
+    if (earliestWait < Infinity && !this.delayTimer) {
+      this.delayTimer = setTimeout(() => {
+        this.delayTimer = undefined;
+        this.pump();
+      }, Math.max(1, Math.ceil(earliestWait)));
+    }
+    return undefined;
+  }
+
+  /** Milliseconds the queue still wants to wait for a fuller batch. */
+  private remainingDelay(queue: VersionQueue): number {
+    const { maxQueueDelayUs, maxBatchSize, batchable } = queue.target;
+    if (maxQueueDelayUs <= 0 || !batchable || queue.rows >= maxBatchSize) return 0;
+    const oldest = queue.jobs.peek()!;
+    return oldest.enqueuedAt + maxQueueDelayUs / 1000 - this.now();
+  }
+
+  private dispatch(queue: VersionQueue): void {
+    const { target } = queue;
+    const jobs: PendingJob[] = [];
+    let rows = 0;
+    const now = this.now();
+    while (queue.jobs.length) {
+      const job = queue.jobs.peek()!;
+      if (job.deadline < now) {
+        queue.jobs.shift();
+        queue.rows -= job.rows;
+        this.expire(queue, job);
+        continue;
+      }
+      if (jobs.length && (!target.batchable || rows + job.rows > target.maxBatchSize)) break;
+      queue.jobs.shift();
+      queue.rows -= job.rows;
+      jobs.push(job);
+      rows += job.rows;
+    }
+    if (!jobs.length) {
+      queue.notifyIfIdle();
+      return;
+    }
+    queue.batches++;
+    queue.batchedRows += rows;
+    this.observer.onBatch?.(target, queue.role, rows, jobs.length);
+    const inputs = jobs.length === 1 ? jobs[0]!.inputs : stackInputs(target, jobs, rows);
+    this.execute(queue, inputs).then(
+      (outputs) => splitOutputs(target, jobs, rows, outputs),
+      (error: Error) => this.failBatch(queue, jobs, error),
+    );
+  }
+
+  private async execute(queue: VersionQueue, inputs: WireTensor[]): Promise<WireTensor[]> {
+    this.inflight++;
+    queue.inflight++;
+    try {
+      return await this.executor.run(queue.target.key, queue.target.path, inputs);
+    } finally {
+      this.inflight--;
+      queue.inflight--;
+      queue.notifyIfIdle();
+      this.schedulePump();
+    }
+  }
+
+  // One bad request must not fail the requests it happened to share a batch with: rerun
+  // each of them alone (their own buffers were not transferred; the stacked copy was).
+  private failBatch(queue: VersionQueue, jobs: PendingJob[], error: Error): void {
+    this.observer.onBatchFailure?.(queue.target, queue.role, error, jobs.length);
+    if (jobs.length === 1) {
+      jobs[0]!.reject(error instanceof RequestError ? error : inferenceFailed(queue.target.key, error.message));
+      return;
+    }
+    for (const job of jobs) {
+      this.execute(queue, job.inputs).then(
+        (outputs) => splitOutputs(queue.target, [job], job.rows, outputs),
+        (soloError: Error) => job.reject(inferenceFailed(queue.target.key, soloError.message)),
+      );
+    }
+  }
+
+  private expire(queue: VersionQueue, job: PendingJob): void {
+    this.observer.onDeadlineDrop?.(queue.target, queue.role);
+    job.reject(deadlineExceeded(queue.target.key, job.timeoutMs));
+  }
+
+  private dropExpired(): void {
+    const now = this.now();
+    for (const queue of this.queues.values()) {
+      if (!queue.jobs.length) continue;
+      queue.jobs.removeWhere((job) => {
+        if (job.deadline >= now) return false;
+        queue.rows -= job.rows;
+        this.expire(queue, job);
+        return true;
+      });
+      queue.notifyIfIdle();
+    }
+  }
+}
+
+/** Concatenates each input of several jobs along the first dimension. */
+function stackInputs(target: BatchTarget, jobs: PendingJob[], rows: number): WireTensor[] {
+  return target.inputs.map((spec, index) => {
+    const first = jobs[0]!.inputs[index]!;
+    const rowSize = first.data.length / jobs[0]!.rows;
+    const data = allocate(spec.type, rows * rowSize);
+    let offset = 0;
+    for (const job of jobs) {
+      const part = job.inputs[index]!.data;
+      if (Array.isArray(data)) {
+        for (let i = 0; i < part.length; i++) data[offset + i] = (part as string[])[i]!;
+      } else {
+        (data as Float32Array).set(part as Float32Array, offset);
+      }
+      offset += part.length;
+    }
+    return { name: first.name, type: first.type, dims: [rows, ...first.dims.slice(1)], data };
+  });
+}
+
+/** Hands each job the rows of every output that belong to it (views, not copies). */
+function splitOutputs(target: BatchTarget, jobs: PendingJob[], rows: number, outputs: WireTensor[]): void {
+  if (jobs.length === 1) {
+    jobs[0]!.resolve(outputs);
+    return;
+  }
+  for (const output of outputs) {
+    if (output.dims[0] !== rows) {
+      // The graph does not keep rows apart after all: stop stacking requests for it.
+      target.batchable = false;
+      const error = inferenceFailed(target.key, `output '${output.name}' is not batched along its first dimension`);
+      for (const job of jobs) job.reject(error);
+      return;
+    }
+  }
+  let rowOffset = 0;
+  for (const job of jobs) {
+    const sliced = outputs.map((output) => {
+      const rowSize = output.data.length / rows;
+      const start = rowOffset * rowSize;
+      const end = start + job.rows * rowSize;
+      const data: TensorData = Array.isArray(output.data)
+        ? output.data.slice(start, end)
+        : (output.data as Float32Array).subarray(start, end);
+      return { name: output.name, type: output.type, dims: [job.rows, ...output.dims.slice(1)], data };
+    });
+    rowOffset += job.rows;
+    job.resolve(sliced);
+  }
+}

@@ -1,0 +1,114 @@
+// What a model's outputs mean for its task: classifiers give a label and class probabilities,
+// regressors a value, raw models their named outputs. Used by /predict responses, output
+// drift, and shadow agreement alike, so all three read the outputs the same way.
+import type { ModelConfig, Task } from '../repository/model-config.js';
+import { isFloatType, toJsonArray, type TensorSpec, type WireTensor } from './tensors.js';
+
+export type Prediction = Record<string, unknown>;
+
+/** Per-row numeric columns that output drift and agreement watch: label, probability, value. */
+export interface PredictionColumns {
+  label?: Float64Array;
+  probability?: Float64Array;
+  value?: Float64Array;
+}
+
+export class PredictionReader {
+  private readonly labelName: string | undefined;
+  private readonly probabilitiesName: string | undefined;
+  private readonly valueName: string | undefined;
+
+  constructor(
+    readonly task: Task,
+    outputs: readonly TensorSpec[],
+    private readonly config: ModelConfig | null,
+  ) {
+    const named = (wanted: string | undefined, ...fallbacks: string[]) =>
+      wanted ?? outputs.find((o) => fallbacks.includes(o.name))?.name;
+    if (task === 'binary-classification' || task === 'multiclass-classification') {
+      this.labelName = named(config?.outputs?.label, 'label', 'output_label')
+        ?? outputs.find((o) => o.type === 'int64' || o.type === 'string')?.name;
+      this.probabilitiesName = named(config?.outputs?.probabilities, 'probabilities', 'probability', 'output_probability')
+        ?? outputs.find((o) => isFloatType(o.type) && o.shape?.length === 2)?.name;
+      if (!this.labelName && !this.probabilitiesName) {
+        throw new Error(`no output reads as a label or class probabilities (outputs: ${outputs.map((o) => o.name).join(', ')})`);
+      }
+    } else if (task === 'regression') {
+      this.valueName = named(config?.outputs?.value, 'value', 'variable', 'predictions')
+        ?? outputs.find((o) => isFloatType(o.type))?.name;
+      if (!this.valueName) throw new Error(`no floating-point output to read as the regression value`);
+    }
+    for (const name of [this.labelName, this.probabilitiesName, this.valueName]) {
+      if (name && !outputs.some((o) => o.name === name)) throw new Error(`config names output '${name}', which the graph lacks`);
+    }
+  }
+
+  /** Numeric per-row columns (label as class index, probability of that label, value). */
+  columns(outputs: readonly WireTensor[], rows: number): PredictionColumns {
+    const byName = (name: string | undefined) => (name ? outputs.find((o) => o.name === name) : undefined);
+    if (this.task === 'regression') {
+      const value = byName(this.valueName)!;
+      const column = new Float64Array(rows);
+      const stride = value.data.length / rows;
+      for (let r = 0; r < rows; r++) column[r] = Number((value.data as Float32Array)[r * stride]);
+      return { value: column };
+    }
+    if (this.task === 'raw') return {};
+    const probabilities = byName(this.probabilitiesName);
+    const label = byName(this.labelName);
+    const labels = new Float64Array(rows);
+    const confidence = probabilities ? new Float64Array(rows) : undefined;
+    const classes = probabilities ? probabilities.data.length / rows : 0;
+    for (let r = 0; r < rows; r++) {
+      let index: number;
+      if (label && !Array.isArray(label.data)) index = Number((label.data as BigInt64Array)[r]);
+      else index = argmax(probabilities!.data as Float32Array, r * classes, classes);
+      labels[r] = index;
+      if (confidence) confidence[r] = (probabilities!.data as Float32Array)[r * classes + index] ?? NaN;
+    }
+    return { label: labels, probability: confidence };
+  }
+
+  /** One JSON-ready prediction per row, as /predict answers. */
+  predictions(outputs: readonly WireTensor[], rows: number): Prediction[] {
+    const result = new Array<Prediction>(rows);
+    if (this.task === 'raw') {
+      const perRow = outputs.map((o) => ({ name: o.name, values: toJsonArray(o.type, o.data), stride: o.data.length / rows }));
+      for (let r = 0; r < rows; r++) {
+        const prediction: Prediction = {};
+        for (const o of perRow) {
+          prediction[o.name] = o.stride === 1 ? o.values[r] : o.values.slice(r * o.stride, (r + 1) * o.stride);
+        }
+        result[r] = prediction;
+      }
+      return result;
+    }
+    const columns = this.columns(outputs, rows);
+    if (this.task === 'regression') {
+      for (let r = 0; r < rows; r++) result[r] = { value: columns.value![r] };
+      return result;
+    }
+    const probabilities = this.probabilitiesName ? outputs.find((o) => o.name === this.probabilitiesName) : undefined;
+    const label = this.labelName ? outputs.find((o) => o.name === this.labelName) : undefined;
+    const classes = probabilities ? probabilities.data.length / rows : 0;
+    const names = this.config?.classes;
+    for (let r = 0; r < rows; r++) {
+      const index = columns.label![r]!;
+      const prediction: Prediction = {
+        label: label && Array.isArray(label.data) ? label.data[r] : names?.[index] ?? index,
+      };
+      if (probabilities) {
+        prediction.probability = columns.probability![r];
+        prediction.probabilities = Array.from((probabilities.data as Float32Array).subarray(r * classes, (r + 1) * classes));
+      }
+      result[r] = prediction;
+    }
+    return result;
+  }
+}
+
+function argmax(values: Float32Array, offset: number, length: number): number {
+  let best = 0;
+  for (let i = 1; i < length; i++) if (values[offset + i]! > values[offset + best]!) best = i;
+  return best;
+}

@@ -1,0 +1,29 @@
+// Messages between the main thread and the inference workers.
+import type { WireTensor } from './tensors.js';
+
+export const CONTROL_CHANNEL = 'vigil:inference-control';
+
+export interface RunTask {
+  /** Model version key, e.g. "breast-cancer/2". */
+  key: string;
+  /** Path of model.onnx, so a worker that has not loaded the version yet can. */
+  path: string;
+  inputs: WireTensor[];
+  outputNames?: string[];
+}
+
+export interface RunResult {
+  outputs: WireTensor[];
+}
+
+export type ControlMessage =
+  | { op: 'load'; requestId: number; key: string; path: string }
+  | { op: 'unload'; requestId: number; key: string }
+  | { op: 'ping'; requestId: number };
+
+export interface ControlReply {
+  op: 'ack';
+  requestId: number;
+  threadId: number;
+  error?: string;
+}

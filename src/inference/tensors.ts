@@ -1,0 +1,162 @@
+// One vocabulary for tensors across the gateway: Open Inference Protocol v2 datatypes,
+// ONNX Runtime element types, and the typed arrays that carry rows between threads.
+
+export type OrtType =
+  | 'bool' | 'uint8' | 'uint16' | 'uint32' | 'uint64'
+  | 'int8' | 'int16' | 'int32' | 'int64'
+  | 'float16' | 'float32' | 'float64' | 'string';
+
+export type V2Datatype =
+  | 'BOOL' | 'UINT8' | 'UINT16' | 'UINT32' | 'UINT64'
+  | 'INT8' | 'INT16' | 'INT32' | 'INT64'
+  | 'FP16' | 'FP32' | 'FP64' | 'BYTES';
+
+export type TypedArray =
+  | Uint8Array | Uint16Array | Uint32Array | BigUint64Array
+  | Int8Array | Int16Array | Int32Array | BigInt64Array
+  | Float32Array | Float64Array;
+
+/** Tensor payload: a typed array for numeric/bool types, an array of strings for BYTES. */
+export type TensorData = TypedArray | string[];
+
+/** A tensor as it crosses the worker boundary (typed-array buffers are transferred, not copied). */
+export interface WireTensor {
+  name: string;
+  type: OrtType;
+  dims: number[];
+  data: TensorData;
+}
+
+/** Dimension of a model input or output: a fixed size, or null when free (symbolic or -1). */
+export type Dim = number | null;
+
+export interface TensorSpec {
+  name: string;
+  type: OrtType;
+  /** null when the model does not declare a rank. */
+  shape: Dim[] | null;
+}
+
+const V2_TO_ORT: Record<V2Datatype, OrtType> = {
+  BOOL: 'bool', UINT8: 'uint8', UINT16: 'uint16', UINT32: 'uint32', UINT64: 'uint64',
+  INT8: 'int8', INT16: 'int16', INT32: 'int32', INT64: 'int64',
+  FP16: 'float16', FP32: 'float32', FP64: 'float64', BYTES: 'string',
+};
+
+const ORT_TO_V2 = Object.fromEntries(
+  Object.entries(V2_TO_ORT).map(([v2, ort]) => [ort, v2]),
+) as Record<OrtType, V2Datatype>;
+
+export const V2_DATATYPES = Object.keys(V2_TO_ORT) as V2Datatype[];
+
+export function v2ToOrt(datatype: V2Datatype): OrtType {
+  return V2_TO_ORT[datatype];
+}
+
+export function ortToV2(type: OrtType): V2Datatype {
+  return ORT_TO_V2[type];
+}
+
+export function isOrtType(type: string): type is OrtType {
+  return type in ORT_TO_V2;
+}
+
+type NumericOrtType = Exclude<OrtType, 'string'>;
+
+const ARRAY_CONSTRUCTORS = {
+  bool: Uint8Array, uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array,
+  uint64: BigUint64Array, int8: Int8Array, int16: Int16Array, int32: Int32Array,
+  int64: BigInt64Array, float16: Uint16Array, float32: Float32Array, float64: Float64Array,
+} as const;
+
+/** Allocates the payload for `length` elements of `type`. */
+export function allocate(type: OrtType, length: number): TensorData {
+  if (type === 'string') return new Array<string>(length).fill('');
+  return new ARRAY_CONSTRUCTORS[type as NumericOrtType](length);
+}
+
+/** Integer ranges checked when JSON numbers are decoded into integer tensors. */
+export const INTEGER_RANGES: Partial<Record<OrtType, readonly [number | bigint, number | bigint]>> = {
+  uint8: [0, 255], uint16: [0, 65535], uint32: [0, 4294967295], uint64: [0n, 18446744073709551615n],
+  int8: [-128, 127], int16: [-32768, 32767], int32: [-2147483648, 2147483647],
+  int64: [-9223372036854775808n, 9223372036854775807n],
+};
+
+export function isFloatType(type: OrtType): boolean {
+  return type === 'float16' || type === 'float32' || type === 'float64';
+}
+
+export function isBigIntType(type: OrtType): boolean {
+  return type === 'int64' || type === 'uint64';
+}
+
+export function elementCount(dims: readonly number[]): number {
+  let n = 1;
+  for (const d of dims) n *= d;
+  return n;
+}
+
+// IEEE 754 half precision <-> double. ORT takes float16 tensors as Uint16Array bit patterns.
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+export function floatToHalf(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exponent = (x >>> 23) & 0xff;
+  let mantissa = x & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0); // Inf / NaN
+  let e = exponent - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00; // overflow -> Inf
+  if (e <= 0) {
+    if (e < -10) return sign; // underflow -> signed zero
+    mantissa |= 0x800000;
+    const shift = 14 - e;
+    let half = mantissa >> shift;
+    const remainder = mantissa & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (remainder > halfway || (remainder === halfway && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = sign | (e << 10) | (mantissa >> 13);
+  const remainder = mantissa & 0x1fff;
+  if (remainder > 0x1000 || (remainder === 0x1000 && (half & 1))) half++; // round to nearest even
+  return half;
+}
+
+export function halfToFloat(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >>> 10) & 0x1f;
+  const mantissa = bits & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 0x1f) return mantissa ? NaN : sign * Infinity;
+  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+}
+
+/** Converts a payload element to a JSON-safe value (bigints become numbers, half floats decode). */
+export function toJsonArray(type: OrtType, data: TensorData): unknown[] {
+  const out = new Array<unknown>(data.length);
+  if (type === 'float16') {
+    for (let i = 0; i < data.length; i++) out[i] = halfToFloat((data as Uint16Array)[i]!);
+  } else if (type === 'bool') {
+    for (let i = 0; i < data.length; i++) out[i] = (data as Uint8Array)[i] !== 0;
+  } else if (isBigIntType(type)) {
+    for (let i = 0; i < data.length; i++) out[i] = Number((data as BigInt64Array)[i]!);
+  } else {
+    for (let i = 0; i < data.length; i++) out[i] = data[i];
+  }
+  return out;
+}
+
+/** Buffers to hand to postMessage's transfer list (strings are cloned, not transferred). */
+export function transferables(tensors: readonly WireTensor[]): ArrayBuffer[] {
+  const buffers: ArrayBuffer[] = [];
+  for (const t of tensors) {
+    if (!Array.isArray(t.data)) {
+      const buffer = (t.data as TypedArray).buffer as ArrayBuffer;
+      if (!buffers.includes(buffer)) buffers.push(buffer);
+    }
+  }
+  return buffers;
+}

@@ -1,0 +1,77 @@
+// Piscina worker: the only place ONNX Runtime sessions live. One session per model version
+// per worker, created when the pool broadcasts a load (or lazily on a first task that names a
+// version this worker has not seen), run sequentially with one intra-op thread so that
+// parallelism comes from the pool, not from ORT spinning threads against each other.
+import { BroadcastChannel, threadId } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { Piscina } from 'piscina';
+import type { TensorData, WireTensor } from './tensors.js';
+import { type ControlMessage, type ControlReply, type RunTask, type RunResult } from './protocol.js';
+
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+function sessionFor(key: string, path: string): Promise<ort.InferenceSession> {
+  let session = sessions.get(key);
+  if (!session) {
+    session = ort.InferenceSession.create(path, {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      // Failures are reported to the caller; ORT's own stderr line would only be noise.
+      logSeverityLevel: 3,
+    });
+    sessions.set(key, session);
+    // A failed load must not poison the cache: the next attempt retries.
+    session.catch(() => sessions.delete(key));
+  }
+  return session;
+}
+
+async function unload(key: string): Promise<void> {
+  const session = sessions.get(key);
+  sessions.delete(key);
+  if (session) await (await session).release();
+}
+
+const control = new BroadcastChannel((Piscina.workerData as { channel: string }).channel);
+control.onmessage = (event: unknown) => {
+  const message = (event as { data: ControlMessage }).data;
+  const reply = (error?: unknown) => {
+    const answer: ControlReply = {
+      op: 'ack', requestId: message.requestId, threadId,
+      error: error === undefined ? undefined : String((error as Error).message ?? error),
+    };
+    control.postMessage(answer);
+  };
+  if (message.op === 'load') sessionFor(message.key, message.path).then(() => reply(), reply);
+  else if (message.op === 'unload') unload(message.key).then(() => reply(), reply);
+  else if (message.op === 'ping') reply();
+};
+// The channel must not keep a worker alive once piscina wants it gone.
+(control as unknown as { unref?: () => void }).unref?.();
+
+export default async function run(task: RunTask): Promise<RunResult> {
+  const session = await sessionFor(task.key, task.path);
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of task.inputs) {
+    feeds[input.name] = new ort.Tensor(input.type, input.data as never, input.dims);
+  }
+  const results = task.outputNames
+    ? await session.run(feeds, task.outputNames)
+    : await session.run(feeds);
+  const outputs: WireTensor[] = [];
+  const transfer: ArrayBuffer[] = [];
+  for (const [name, tensor] of Object.entries(results)) {
+    const data = tensor.data as TensorData;
+    outputs.push({ name, type: tensor.type as WireTensor['type'], dims: [...tensor.dims], data });
+    if (!Array.isArray(data)) transfer.push(data.buffer as ArrayBuffer);
+    tensor.dispose?.();
+  }
+  const result: RunResult = { outputs };
+  // Piscina's Transferable protocol: hand back the result, moving (not copying) output buffers.
+  return Piscina.move({
+    [Piscina.transferableSymbol]: transfer,
+    [Piscina.valueSymbol]: result,
+  } as never) as unknown as RunResult;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// CLI entry: options -> Gateway -> listen; SIGTERM/SIGINT drain and exit 0.
+import { Gateway } from './gateway.js';
+import { createLogger } from './logger.js';
+import { OptionsError, parseOptions, usage } from './options.js';
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${usage()}\n`);
+    return;
+  }
+  let options;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    if (error instanceof OptionsError) {
+      process.stderr.write(`vigil: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const { logger, flush } = createLogger(options.logLevel);
+  const gateway = new Gateway(options, logger);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: finishing in-flight requests');
+    gateway.stop().then(
+      () => {
+        logger.info('stopped');
+        flush();
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: (error as Error).message }, 'error while stopping');
+        flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  // A bug must not take the server down silently: log it loudly, keep serving.
+  process.on('unhandledRejection', (reason) => logger.error({ err: String((reason as Error)?.stack ?? reason) }, 'unhandled rejection'));
+  try {
+    await gateway.start();
+  } catch (error) {
+    logger.fatal({ err: (error as Error).message }, 'cannot start');
+    flush();
+    process.exit(1);
+  }
+}
+
+void main();

@@ -1,0 +1,179 @@
+// The Prometheus registry (prom-client) with SPEC's metric names. Counters and the latency
+// histogram are updated on the request path through cached label children; everything costly
+// (percentiles, PSI, agreement, queue depth) is read from the monitors at scrape time.
+import client from 'prom-client';
+
+/** What the registry reads at scrape time; the gateway provides it. */
+export interface ScrapeSource {
+  versions(): Iterable<{
+    model: string;
+    version: string;
+    ready: boolean;
+    queuedRows: number;
+    latency: Iterable<{ role: string; p50: number; p90: number; p99: number; p999: number; count: number; mean: number }>;
+    drift: Iterable<{ role: string; column: string; kind: 'feature' | 'output'; psi: number | null; ks: number | null; alert: boolean }>;
+  }>;
+  agreements(): Iterable<{ model: string; version: string; shadowVersion: string; ratio: number | null; meanAbsDiff: number | null }>;
+}
+
+const LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly predictions: client.Counter<'model' | 'version' | 'role'>;
+  readonly errors: client.Counter<'model' | 'version' | 'error_type'>;
+  readonly latency: client.Histogram<'model' | 'version' | 'role'>;
+  readonly batchSize: client.Histogram<'model' | 'version'>;
+  readonly httpRequests: client.Counter<'route' | 'status'>;
+  readonly shadowDropped: client.Counter<'model' | 'version' | 'reason'>;
+  readonly guardrailRollbacks: client.Counter<'model' | 'version' | 'reason'>;
+  readonly driftAlerts: client.Counter<'model' | 'version' | 'role' | 'column'>;
+  private readonly httpChildren = new Map<string, client.Counter.Internal>();
+  private source: ScrapeSource | null = null;
+
+  constructor(processMetrics = true) {
+    const registers = [this.registry];
+    if (processMetrics) {
+      client.collectDefaultMetrics({ register: this.registry });
+      // prom-client names these gauges *_total, which promtool rejects for non-counters.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+        this.registry.removeSingleMetric(name);
+      }
+    }
+    this.predictions = new client.Counter({
+      name: 'model_predictions_total', help: 'Rows predicted, by model version and role (live or shadow).',
+      labelNames: ['model', 'version', 'role'], registers,
+    });
+    this.errors = new client.Counter({
+      name: 'model_prediction_errors_total', help: 'Failed prediction requests by model version and error type.',
+      labelNames: ['model', 'version', 'error_type'], registers,
+    });
+    this.latency = new client.Histogram({
+      name: 'model_prediction_latency_seconds', help: 'End-to-end prediction latency (request admitted to outputs decoded).',
+      labelNames: ['model', 'version', 'role'], buckets: LATENCY_BUCKETS, registers,
+    });
+    this.batchSize = new client.Histogram({
+      name: 'inference_batch_size', help: 'Rows per ORT batch sent to the worker pool.',
+      labelNames: ['model', 'version'], buckets: BATCH_BUCKETS, registers,
+    });
+    this.httpRequests = new client.Counter({
+      name: 'http_requests_total', help: 'HTTP requests answered, by route pattern and status.',
+      labelNames: ['route', 'status'], registers,
+    });
+    this.shadowDropped = new client.Counter({
+      name: 'shadow_requests_dropped_total', help: 'Mirrored requests dropped rather than delay live traffic.',
+      labelNames: ['model', 'version', 'reason'], registers,
+    });
+    this.guardrailRollbacks = new client.Counter({
+      name: 'guardrail_rollbacks_total', help: 'Canary versions whose weight a guardrail set to 0.',
+      labelNames: ['model', 'version', 'reason'], registers,
+    });
+    this.driftAlerts = new client.Counter({
+      name: 'drift_alerts_total', help: 'PSI alert crossings (raised) per column.',
+      labelNames: ['model', 'version', 'role', 'column'], registers,
+    });
+    this.defineScrapeGauges(registers);
+  }
+
+  setSource(source: ScrapeSource): void {
+    this.source = source;
+  }
+
+  countHttp(route: string, status: number): void {
+    const id = `${route} ${status}`;
+    let child = this.httpChildren.get(id);
+    if (!child) {
+      child = this.httpRequests.labels(route, String(status));
+      this.httpChildren.set(id, child);
+    }
+    child.inc();
+  }
+
+  async exposition(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private defineScrapeGauges(registers: client.Registry[]): void {
+    const metrics = this;
+    // Percentiles come from the HDR windows, not from prom-client: exposed as a summary (the
+    // type Prometheus expects for a `quantile` label), with the window's count and sum.
+    const percentileSummary = {
+      name: 'model_latency_percentile_seconds',
+      help: 'Latency percentiles over the recent HDR window (default 60 s).',
+      type: 'summary',
+      aggregator: 'omit',
+      get() {
+        const values: { labels: Record<string, string>; value: number; metricName?: string }[] = [];
+        for (const v of metrics.source?.versions() ?? []) {
+          for (const l of v.latency) {
+            if (!l.count) continue;
+            const labels = { model: v.model, version: v.version, role: l.role };
+            const quantiles: [string, number][] = [['0.5', l.p50], ['0.9', l.p90], ['0.99', l.p99], ['0.999', l.p999]];
+            for (const [quantile, micros] of quantiles) values.push({ labels: { ...labels, quantile }, value: micros / 1e6 });
+            values.push({ metricName: 'model_latency_percentile_seconds_sum', labels, value: (l.mean * l.count) / 1e6 });
+            values.push({ metricName: 'model_latency_percentile_seconds_count', labels, value: l.count });
+          }
+        }
+        return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+      },
+    };
+    this.registry.registerMetric(percentileSummary as never);
+    const driftGauge = (name: string, help: string, kind: 'feature' | 'output', label: 'feature' | 'output', field: 'psi' | 'ks') =>
+      new client.Gauge({
+        name, help, labelNames: ['model', 'version', label, 'role'], registers,
+        collect() {
+          this.reset();
+          for (const v of metrics.source?.versions() ?? []) {
+            for (const d of v.drift) {
+              const value = d[field];
+              if (d.kind === kind && value !== null) this.labels(v.model, v.version, d.column, d.role).set(value);
+            }
+          }
+        },
+      });
+    driftGauge('feature_drift_psi', 'Population stability index of each input feature over the drift window.', 'feature', 'feature', 'psi');
+    driftGauge('feature_drift_ks', 'Approximate Kolmogorov-Smirnov statistic of each input feature (over reference bin edges).', 'feature', 'feature', 'ks');
+    driftGauge('prediction_drift_psi', 'Population stability index of each model output over the drift window.', 'output', 'output', 'psi');
+    new client.Gauge({
+      name: 'drift_alert', help: '1 while a column\'s PSI is over its psi_alert threshold (with hysteresis).',
+      labelNames: ['model', 'version', 'role', 'column'], registers,
+      collect() {
+        this.reset();
+        for (const v of metrics.source?.versions() ?? []) {
+          for (const d of v.drift) if (d.psi !== null) this.labels(v.model, v.version, d.role, d.column).set(d.alert ? 1 : 0);
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'shadow_agreement_ratio', help: 'Share of mirrored rows where the shadow version agreed with the live answer.',
+      labelNames: ['model', 'version', 'shadow_version'], registers,
+      collect() {
+        this.reset();
+        for (const a of metrics.source?.agreements() ?? []) {
+          if (a.ratio !== null) this.labels(a.model, a.version, a.shadowVersion).set(a.ratio);
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'inference_queue_rows', help: 'Rows waiting in the batcher queue of a model version.',
+      labelNames: ['model', 'version'], registers,
+      collect() {
+        this.reset();
+        for (const v of metrics.source?.versions() ?? []) this.labels(v.model, v.version).set(v.queuedRows);
+      },
+    });
+    new client.Gauge({
+      name: 'model_ready', help: '1 when a model version is loaded and serving.',
+      labelNames: ['model', 'version'], registers,
+      collect() {
+        this.reset();
+        for (const v of metrics.source?.versions() ?? []) this.labels(v.model, v.version).set(v.ready ? 1 : 0);
+      },
+    });
+  }
+}

@@ -1,0 +1,153 @@
+// Command-line flags and their VIGIL_* environment equivalents, validated up front so a
+// typo stops the process with a message instead of surfacing as odd behaviour later.
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+
+export interface Options {
+  models: string;
+  port: number;
+  host: string;
+  workers: number;
+  logLevel: string;
+  predictionLog: string | null;
+  predictionLogSample: number;
+  maxBodyBytes: number;
+  maxInstances: number;
+  timeoutMs: number;
+  batching: boolean;
+  maxBatchSize: number;
+  maxQueueDelayUs: number;
+  maxQueueRows: number;
+  /** Batches in flight across the pool (per worker). */
+  pipelineDepth: number;
+  monitoring: boolean;
+  watch: boolean;
+  allowUwsFallback: boolean;
+  adminToken: string | null;
+}
+
+interface FlagSpec {
+  env?: string;
+  kind: 'string' | 'int' | 'number' | 'bool';
+  key: keyof Options;
+  help: string;
+}
+
+const FLAGS: Record<string, FlagSpec> = {
+  '--models': { env: 'VIGIL_MODELS', kind: 'string', key: 'models', help: 'model repository folder (default ./models)' },
+  '--port': { env: 'VIGIL_PORT', kind: 'int', key: 'port', help: 'HTTP port; 0 picks a free one (default 8080)' },
+  '--host': { env: 'VIGIL_HOST', kind: 'string', key: 'host', help: 'address to listen on (default 127.0.0.1)' },
+  '--workers': { env: 'VIGIL_WORKERS', kind: 'int', key: 'workers', help: 'inference worker threads (default: cores - 1, at least 1)' },
+  '--log-level': { env: 'VIGIL_LOG_LEVEL', kind: 'string', key: 'logLevel', help: 'pino level: fatal, error, warn, info, debug, trace, silent (default info)' },
+  '--prediction-log': { env: 'VIGIL_PREDICTION_LOG', kind: 'string', key: 'predictionLog', help: 'write sampled predictions as JSON lines to FILE' },
+  '--prediction-log-sample': { env: 'VIGIL_PREDICTION_LOG_SAMPLE', kind: 'number', key: 'predictionLogSample', help: 'fraction of requests to log, 0..1 (default 1)' },
+  '--max-body': { env: 'VIGIL_MAX_BODY', kind: 'int', key: 'maxBodyBytes', help: 'request body limit in bytes (default 1048576)' },
+  '--max-instances': { env: 'VIGIL_MAX_INSTANCES', kind: 'int', key: 'maxInstances', help: 'rows per /predict request (default 1024)' },
+  '--timeout-ms': { env: 'VIGIL_TIMEOUT_MS', kind: 'int', key: 'timeoutMs', help: 'default request deadline; X-Timeout-Ms may lower it (default 30000)' },
+  '--batching': { env: 'VIGIL_BATCHING', kind: 'bool', key: 'batching', help: 'dynamic batching on|off (default on)' },
+  '--max-batch-size': { env: 'VIGIL_MAX_BATCH_SIZE', kind: 'int', key: 'maxBatchSize', help: 'rows per batch unless config.json says (default 64)' },
+  '--max-queue-delay-us': { env: 'VIGIL_MAX_QUEUE_DELAY_US', kind: 'int', key: 'maxQueueDelayUs', help: 'hold partial batches this long (default 0: never)' },
+  '--max-queue-rows': { env: 'VIGIL_MAX_QUEUE_ROWS', kind: 'int', key: 'maxQueueRows', help: 'queued rows per version before 503 (default 4096)' },
+  '--pipeline-depth': { env: 'VIGIL_PIPELINE_DEPTH', kind: 'int', key: 'pipelineDepth', help: 'batches in flight per worker (default 2)' },
+  '--monitoring': { env: 'VIGIL_MONITORING', kind: 'bool', key: 'monitoring', help: 'drift, percentiles and metrics on|off (default on)' },
+  '--watch': { env: 'VIGIL_WATCH', kind: 'bool', key: 'watch', help: 'load new version folders as they appear (default off)' },
+  '--allow-uws-fallback': { env: 'VIGIL_ALLOW_UWS_FALLBACK', kind: 'bool', key: 'allowUwsFallback', help: "run on uWebSockets.js's slow pure-JS fallback if the native binary fails (default off)" },
+};
+
+export class OptionsError extends Error {}
+
+export function defaults(): Options {
+  return {
+    models: './models', port: 8080, host: '127.0.0.1',
+    workers: Math.max(1, availableParallelism() - 1),
+    logLevel: 'info', predictionLog: null, predictionLogSample: 1,
+    maxBodyBytes: 1024 * 1024, maxInstances: 1024, timeoutMs: 30_000,
+    batching: true, maxBatchSize: 64, maxQueueDelayUs: 0, maxQueueRows: 4096, pipelineDepth: 2,
+    monitoring: true, watch: false, allowUwsFallback: false, adminToken: null,
+  };
+}
+
+export function usage(): string {
+  const lines = Object.entries(FLAGS).map(([flag, spec]) =>
+    `  ${(flag + (spec.kind === 'bool' ? '' : ' VALUE')).padEnd(28)} ${spec.help}${spec.env ? ` [${spec.env}]` : ''}`);
+  return [
+    'Usage: vigil [options]',
+    '',
+    ...lines,
+    '  --no-<flag>                  turns a boolean flag off (e.g. --no-monitoring)',
+    '  --help                       this text',
+    '',
+    'Admin API: set VIGIL_ADMIN_TOKEN (off without it).',
+  ].join('\n');
+}
+
+export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Options {
+  const options = defaults();
+  const set = (spec: FlagSpec, raw: string, source: string) => {
+    (options as unknown as Record<string, unknown>)[spec.key] = convert(spec, raw, source);
+  };
+  for (const spec of Object.values(FLAGS)) {
+    const raw = spec.env ? env[spec.env] : undefined;
+    if (raw !== undefined && raw !== '') set(spec, raw, spec.env!);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const negated = flag.startsWith('--no-') ? FLAGS[`--${flag.slice(5)}`] : undefined;
+    if (negated?.kind === 'bool') {
+      set(negated, 'false', flag);
+      continue;
+    }
+    const spec = FLAGS[flag];
+    if (!spec) throw new OptionsError(`unknown option '${arg}' (see --help)`);
+    if (spec.kind === 'bool') {
+      const next = argv[i + 1];
+      const value = inline ?? (next !== undefined && /^(on|off|true|false|1|0|yes|no)$/i.test(next) ? (i++, next) : 'true');
+      set(spec, value, flag);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new OptionsError(`${flag} needs a value`);
+    set(spec, value, flag);
+  }
+  options.adminToken = env.VIGIL_ADMIN_TOKEN ? env.VIGIL_ADMIN_TOKEN : null;
+  options.models = resolve(options.models);
+  check(options);
+  return options;
+}
+
+function convert(spec: FlagSpec, raw: string, source: string): unknown {
+  switch (spec.kind) {
+    case 'string':
+      return raw;
+    case 'bool':
+      if (/^(on|true|1|yes)$/i.test(raw)) return true;
+      if (/^(off|false|0|no)$/i.test(raw)) return false;
+      throw new OptionsError(`${source} must be on or off, got '${raw}'`);
+    case 'int': {
+      const n = Number(raw);
+      if (!Number.isInteger(n)) throw new OptionsError(`${source} must be a whole number, got '${raw}'`);
+      return n;
+    }
+    case 'number': {
+      const n = Number(raw);
+      if (!Number.isFinite(n)) throw new OptionsError(`${source} must be a number, got '${raw}'`);
+      return n;
+    }
+  }
+}
+
+function check(o: Options): void {
+  const fail = (message: string) => { throw new OptionsError(message); };
+  if (o.port < 0 || o.port > 65535) fail(`--port must be 0..65535, got ${o.port}`);
+  if (o.workers < 1 || o.workers > 64) fail(`--workers must be 1..64, got ${o.workers}`);
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) fail(`--log-level '${o.logLevel}' is not a pino level`);
+  if (o.predictionLogSample < 0 || o.predictionLogSample > 1) fail(`--prediction-log-sample must be within 0..1, got ${o.predictionLogSample}`);
+  if (o.maxBodyBytes < 1024) fail(`--max-body must be at least 1024 bytes`);
+  if (o.maxInstances < 1) fail(`--max-instances must be at least 1`);
+  if (o.timeoutMs < 1) fail(`--timeout-ms must be at least 1`);
+  if (o.maxBatchSize < 1) fail(`--max-batch-size must be at least 1`);
+  if (o.maxQueueDelayUs < 0) fail(`--max-queue-delay-us must not be negative`);
+  if (o.maxQueueRows < 1) fail(`--max-queue-rows must be at least 1`);
+  if (o.pipelineDepth < 1 || o.pipelineDepth > 16) fail(`--pipeline-depth must be 1..16`);
+}

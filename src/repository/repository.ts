@@ -1,0 +1,124 @@
+// The model repository on disk: models/<model>/[config.json] and numbered version folders,
+// each with model.onnx and (for drift) reference.json. Scanning never throws for one bad
+// model: its error is recorded and the rest load.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseReference, type Reference } from '../monitoring/drift.js';
+import { parseModelConfig, type ModelConfig } from './model-config.js';
+import { isBatchable, readGraphSignature, type GraphSignature } from './onnx-metadata.js';
+
+export const VERSION_PATTERN = /^[1-9][0-9]{0,8}$/;
+export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export interface VersionArtifact {
+  model: string;
+  version: string;
+  /** "model/version", the key workers and queues know it by. */
+  key: string;
+  dir: string;
+  path: string;
+  signature: GraphSignature;
+  batchable: boolean;
+  reference: Reference | null;
+}
+
+export interface ModelArtifact {
+  name: string;
+  dir: string;
+  config: ModelConfig | null;
+  versions: VersionArtifact[];
+  /** Problems that made the whole model or single versions unservable. */
+  errors: { version?: string; message: string }[];
+}
+
+export async function scanRepository(root: string): Promise<ModelArtifact[]> {
+  let entries;
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (error) {
+    throw new Error(`cannot read model repository '${root}': ${(error as Error).message}`);
+  }
+  const models = entries
+    .filter((e) => e.isDirectory() && MODEL_NAME_PATTERN.test(e.name))
+    .map((e) => e.name)
+    .sort();
+  return Promise.all(models.map((name) => scanModel(root, name)));
+}
+
+export async function scanModel(root: string, name: string): Promise<ModelArtifact> {
+  const dir = join(root, name);
+  const model: ModelArtifact = { name, dir, config: null, versions: [], errors: [] };
+  try {
+    model.config = await readConfig(dir);
+  } catch (error) {
+    model.errors.push({ message: (error as Error).message });
+    return model;
+  }
+  for (const version of await listVersions(dir)) {
+    try {
+      model.versions.push(await loadVersionArtifact(root, name, version));
+    } catch (error) {
+      model.errors.push({ version, message: (error as Error).message });
+    }
+  }
+  if (!model.versions.length && !model.errors.length) {
+    model.errors.push({ message: `no version folders (1, 2, …) with a model.onnx under ${dir}` });
+  }
+  return model;
+}
+
+export async function listVersions(modelDir: string): Promise<string[]> {
+  const entries = await readdir(modelDir, { withFileTypes: true });
+  return entries
+    .filter((e) => e.isDirectory() && VERSION_PATTERN.test(e.name))
+    .map((e) => e.name)
+    .sort((a, b) => Number(a) - Number(b));
+}
+
+export async function loadVersionArtifact(root: string, model: string, version: string): Promise<VersionArtifact> {
+  const dir = join(root, model, version);
+  const path = join(dir, 'model.onnx');
+  await stat(path).catch(() => {
+    throw new Error(`${path} is missing`);
+  });
+  let signature: GraphSignature;
+  try {
+    signature = await readGraphSignature(path);
+  } catch (error) {
+    throw new Error(`${path} cannot be loaded by ONNX Runtime: ${(error as Error).message}`);
+  }
+  return {
+    model, version, key: `${model}/${version}`, dir, path, signature,
+    batchable: isBatchable(signature),
+    reference: await readReference(join(dir, 'reference.json')),
+  };
+}
+
+async function readConfig(dir: string): Promise<ModelConfig | null> {
+  const file = join(dir, 'config.json');
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw new Error(`${file}: ${error.message}`);
+  });
+  if (text === null) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseModelConfig(json, file);
+}
+
+async function readReference(file: string): Promise<Reference | null> {
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (text === null) return null;
+  try {
+    return parseReference(JSON.parse(text));
+  } catch (error) {
+    throw new Error(`${file}: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,189 @@
+// Open Inference Protocol v2 request decoding for one model version: an ajv-checked envelope,
+// then each input tensor checked against the graph (name, datatype, shape) and its JSON data
+// (flat or nested, row-major) written into the typed array ORT takes.
+import type { ValidateFunction } from 'ajv';
+import { badRequest } from '../errors.js';
+import {
+  allocate, elementCount, floatToHalf, INTEGER_RANGES, isBigIntType, ortToV2, V2_DATATYPES,
+  type OrtType, type TensorData, type TensorSpec, type V2Datatype, type WireTensor,
+} from '../inference/tensors.js';
+import { ajv, describeAjvError } from './ajv.js';
+
+export interface V2InferRequest {
+  id?: string;
+  inputs: { name: string; shape: number[]; datatype: V2Datatype; data: unknown[]; parameters?: object }[];
+  outputs?: { name: string; parameters?: object }[];
+  parameters?: object;
+}
+
+export interface DecodedV2 {
+  id: string | undefined;
+  /** In the graph's input order. */
+  inputs: WireTensor[];
+  /** Leading dimension shared by all inputs (rows), or 1 when the graph is not batched. */
+  rows: number;
+  /** Output names the client asked for, or null for all. */
+  outputs: string[] | null;
+}
+
+const envelope: ValidateFunction = ajv.compile({
+  type: 'object',
+  required: ['inputs'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string' },
+    parameters: { type: 'object' },
+    inputs: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['name', 'shape', 'datatype', 'data'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string' },
+          shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
+          datatype: { enum: V2_DATATYPES },
+          data: { type: 'array' },
+          parameters: { type: 'object' },
+        },
+      },
+    },
+    outputs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name'],
+        additionalProperties: false,
+        properties: { name: { type: 'string' }, parameters: { type: 'object' } },
+      },
+    },
+  },
+});
+
+export class V2Decoder {
+  constructor(
+    readonly inputs: readonly TensorSpec[],
+    readonly outputs: readonly TensorSpec[],
+    readonly batchable: boolean,
+  ) {}
+
+  decode(body: unknown): DecodedV2 {
+    if (!envelope(body)) throw badRequest(describeAjvError(envelope.errors![0]!, ''));
+    const request = body as V2InferRequest;
+    const byName = new Map<string, { tensor: WireTensor }>();
+    request.inputs.forEach((input, index) => {
+      const spec = this.inputs.find((s) => s.name === input.name);
+      if (!spec) {
+        throw badRequest(`inputs/${index}/name: the model has no input '${input.name}' (inputs: ${this.inputs.map((s) => s.name).join(', ')})`);
+      }
+      if (byName.has(input.name)) throw badRequest(`inputs/${index}/name: input '${input.name}' is given twice`);
+      byName.set(input.name, { tensor: decodeTensor(input, spec, `inputs/${index}`) });
+    });
+    const tensors = this.inputs.map((spec) => {
+      const entry = byName.get(spec.name);
+      if (!entry) throw badRequest(`inputs: missing input '${spec.name}'`);
+      return entry.tensor;
+    });
+    let rows = 1;
+    if (this.batchable) {
+      rows = tensors[0]!.dims[0]!;
+      tensors.forEach((t, i) => {
+        if (t.dims[0] !== rows) {
+          throw badRequest(`inputs: '${t.name}' has ${t.dims[0]} rows but '${tensors[0]!.name}' has ${rows}; the first dimension must agree`);
+        }
+        if (i === 0 && rows === 0) throw badRequest(`inputs: '${t.name}' has no rows`);
+      });
+    }
+    let outputs: string[] | null = null;
+    if (request.outputs) {
+      outputs = request.outputs.map((o, index) => {
+        if (!this.outputs.some((s) => s.name === o.name)) {
+          throw badRequest(`outputs/${index}/name: the model has no output '${o.name}' (outputs: ${this.outputs.map((s) => s.name).join(', ')})`);
+        }
+        return o.name;
+      });
+    }
+    return { id: request.id, inputs: tensors, rows, outputs };
+  }
+}
+
+function decodeTensor(input: V2InferRequest['inputs'][number], spec: TensorSpec, path: string): WireTensor {
+  const expected = ortToV2(spec.type);
+  if (input.datatype !== expected) {
+    throw badRequest(`${path}/datatype: input '${spec.name}' takes ${expected}, got ${input.datatype}`);
+  }
+  const dims = input.shape;
+  if (spec.shape) {
+    const matches = spec.shape.length === dims.length && spec.shape.every((d, i) => d === null || d === dims[i]);
+    if (!matches) {
+      const want = `[${spec.shape.map((d) => (d === null ? -1 : d)).join(', ')}]`;
+      throw badRequest(`${path}/shape: input '${spec.name}' takes shape ${want} (-1 = any), got [${dims.join(', ')}]`);
+    }
+  }
+  const count = elementCount(dims);
+  const data = allocate(spec.type, count);
+  const written = fill(input.data, spec.type, data, 0, `${path}/data`, count);
+  if (written !== count) {
+    throw badRequest(`${path}/data holds ${written} elements but shape [${dims.join(', ')}] needs ${count}`);
+  }
+  return { name: spec.name, type: spec.type, dims: [...dims], data };
+}
+
+/** Writes flat or nested JSON values into `data`; returns how many elements it saw. */
+function fill(values: unknown[], type: OrtType, data: TensorData, offset: number, path: string, limit: number): number {
+  let at = offset;
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (Array.isArray(value)) {
+      at = fill(value, type, data, at, `${path}/${i}`, limit);
+      continue;
+    }
+    if (at >= limit) return at + 1 + countLeaves(values.slice(i + 1)); // too many; report the count
+    write(value, type, data, at, `${path}/${i}`);
+    at++;
+  }
+  return at;
+}
+
+function countLeaves(values: unknown[]): number {
+  let n = 0;
+  for (const v of values) n += Array.isArray(v) ? countLeaves(v) : 1;
+  return n;
+}
+
+function write(value: unknown, type: OrtType, data: TensorData, at: number, path: string): void {
+  switch (type) {
+    case 'string':
+      if (typeof value !== 'string') throw badRequest(`${path} must be a string (BYTES)`);
+      (data as string[])[at] = value;
+      return;
+    case 'bool':
+      if (typeof value !== 'boolean') throw badRequest(`${path} must be true or false (BOOL)`);
+      (data as Uint8Array)[at] = value ? 1 : 0;
+      return;
+    case 'float16':
+      if (typeof value !== 'number') throw badRequest(`${path} must be a number (FP16)`);
+      (data as Uint16Array)[at] = floatToHalf(value);
+      return;
+    case 'float32':
+    case 'float64':
+      if (typeof value !== 'number') throw badRequest(`${path} must be a number (${ortToV2(type)})`);
+      (data as Float64Array)[at] = value;
+      return;
+    default: {
+      if (typeof value !== 'number' || !Number.isInteger(value)) {
+        throw badRequest(`${path} must be an integer (${ortToV2(type)})`);
+      }
+      const [min, max] = INTEGER_RANGES[type]!;
+      if (isBigIntType(type)) {
+        const big = BigInt(value);
+        if (big < (min as bigint) || big > (max as bigint)) throw badRequest(`${path} is out of range for ${ortToV2(type)}`);
+        (data as BigInt64Array)[at] = big;
+      } else {
+        if (value < (min as number) || value > (max as number)) throw badRequest(`${path} is out of range for ${ortToV2(type)}`);
+        (data as Int32Array)[at] = value;
+      }
+    }
+  }
+}
