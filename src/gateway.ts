@@ -44,7 +44,10 @@ export class Gateway {
   constructor(readonly options: Options, readonly logger: Logger) {
     this.metrics = new Metrics();
     this.pool = new InferencePool(options.workers);
-    this.scheduler = new BatchScheduler(this.pool, options.workers * options.pipelineDepth, {
+    // Batching off means the plain piscina pattern, one request per task with piscina queueing
+    // them; batching on keeps only a short pipeline so that waiting rows coalesce.
+    const maxInflight = options.workers * (options.batching ? options.pipelineDepth : 64);
+    this.scheduler = new BatchScheduler(this.pool, maxInflight, {
       onBatch: (target, _role, rows) => {
         if (options.monitoring) this.metrics.batchSize.labels(...splitKey(target.key)).observe(rows);
       },
