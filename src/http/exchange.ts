@@ -54,8 +54,12 @@ export class Exchange {
     return this.headers.get(name);
   }
 
-  /** Reads the whole body (copying each chunk: uWS reuses the buffer after onData returns). */
-  readBody(limit: number, requireJson: boolean): Promise<Buffer> {
+  /**
+   * Reads the whole body as UTF-8 text. uWS reuses each chunk's memory once onData returns, so
+   * a single-chunk body (the common case) is decoded right there, in one copy; longer bodies
+   * copy their chunks and decode at the end.
+   */
+  readText(limit: number, requireJson: boolean): Promise<string> {
     return new Promise((resolve, reject) => {
       if (requireJson && this.contentType && !/^application\/json\b|^application\/[\w.+-]+\+json\b|^\*\/\*$/i.test(this.contentType)) {
         reject(unsupportedMediaType(this.contentType));
@@ -77,11 +81,11 @@ export class Exchange {
           return;
         }
         if (isLast && chunks.length === 0) {
-          resolve(Buffer.from(chunk.slice(0)));
+          resolve(Buffer.from(chunk).toString('utf8'));
           return;
         }
         chunks.push(Buffer.from(chunk.slice(0)));
-        if (isLast) resolve(Buffer.concat(chunks, size));
+        if (isLast) resolve(Buffer.concat(chunks, size).toString('utf8'));
       });
     });
   }

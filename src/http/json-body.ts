@@ -4,11 +4,11 @@ import type { Exchange } from './exchange.js';
 
 /** Parses a JSON body; a syntax error answers 400 with the parser's own description. */
 export async function readJsonObject(exchange: Exchange, limit: number): Promise<Record<string, unknown>> {
-  const raw = await exchange.readBody(limit, true);
-  if (raw.length === 0) throw badRequest('request body is empty; send a JSON object');
+  const text = await exchange.readText(limit, true);
+  if (text.length === 0) throw badRequest('request body is empty; send a JSON object');
   let body: unknown;
   try {
-    body = JSON.parse(raw.toString('utf8'));
+    body = JSON.parse(text);
   } catch (error) {
     throw badRequest(`malformed JSON: ${(error as Error).message}`);
   }

@@ -113,7 +113,10 @@ export class BatchScheduler {
       return Promise.reject(queueFull(`${target.key} (${role})`, target.maxQueueRows));
     }
     return new Promise((resolve, reject) => {
-      queue.jobs.push({ ...job, enqueuedAt: this.now(), resolve, reject });
+      queue.jobs.push({
+        inputs: job.inputs, rows: job.rows, deadline: job.deadline, timeoutMs: job.timeoutMs,
+        enqueuedAt: this.now(), resolve, reject,
+      });
       queue.rows += job.rows;
       this.schedulePump();
     });

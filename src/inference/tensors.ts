@@ -149,11 +149,17 @@ export function toJsonArray(type: OrtType, data: TensorData): unknown[] {
   return out;
 }
 
+/**
+ * Below this size copying a buffer through postMessage is cheaper than transferring it
+ * (measured here: detaching small buffers costs more than the memcpy it saves).
+ */
+const TRANSFER_MIN_BYTES = 64 * 1024;
+
 /** Buffers to hand to postMessage's transfer list (strings are cloned, not transferred). */
 export function transferables(tensors: readonly WireTensor[]): ArrayBuffer[] {
   const buffers: ArrayBuffer[] = [];
   for (const t of tensors) {
-    if (!Array.isArray(t.data)) {
+    if (!Array.isArray(t.data) && (t.data as TypedArray).byteLength >= TRANSFER_MIN_BYTES) {
       const buffer = (t.data as TypedArray).buffer as ArrayBuffer;
       if (!buffers.includes(buffer)) buffers.push(buffer);
     }

@@ -5,7 +5,7 @@
 import { BroadcastChannel, threadId } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { Piscina } from 'piscina';
-import type { TensorData, WireTensor } from './tensors.js';
+import { transferables, type TensorData, type WireTensor } from './tensors.js';
 import { type ControlMessage, type ControlReply, type RunTask, type RunResult } from './protocol.js';
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
@@ -61,14 +61,12 @@ export default async function run(task: RunTask): Promise<RunResult> {
     ? await session.run(feeds, task.outputNames)
     : await session.run(feeds);
   const outputs: WireTensor[] = [];
-  const transfer: ArrayBuffer[] = [];
   for (const [name, tensor] of Object.entries(results)) {
-    const data = tensor.data as TensorData;
-    outputs.push({ name, type: tensor.type as WireTensor['type'], dims: [...tensor.dims], data });
-    if (!Array.isArray(data)) transfer.push(data.buffer as ArrayBuffer);
-    tensor.dispose?.();
+    outputs.push({ name, type: tensor.type as WireTensor['type'], dims: [...tensor.dims], data: tensor.data as TensorData });
   }
   const result: RunResult = { outputs };
+  const transfer = transferables(outputs);
+  if (!transfer.length) return result;
   // Piscina's Transferable protocol: hand back the result, moving (not copying) output buffers.
   return Piscina.move({
     [Piscina.transferableSymbol]: transfer,
