@@ -75,7 +75,9 @@ export class DataPlane {
       throw error;
     }
     const columns = version.reader.columns(outputs, rows);
-    const micros = (performance.now() - call.startedAt) * 1000;
+    // Whole microseconds, once: the HDR window, the Prometheus histogram, the guardrails and the
+    // prediction log's latency_ms (= micros / 1000) all carry the same value.
+    const micros = Math.round((performance.now() - call.startedAt) * 1000);
     if (this.monitoring) monitor.recordSuccess('live', rows, columns, micros);
     model.guard?.record(version.version, { ok: true, latencyMicros: micros });
     if (this.predictionLog?.sample()) {
@@ -127,7 +129,7 @@ export class DataPlane {
       return;
     }
     const columns = shadow.reader.columns(outputs, rows);
-    if (this.monitoring) shadow.monitor.recordSuccess('shadow', rows, columns, (performance.now() - startedAt) * 1000);
+    if (this.monitoring) shadow.monitor.recordSuccess('shadow', rows, columns, Math.round((performance.now() - startedAt) * 1000));
     this.compare(live, shadow, liveColumns, columns, rows, call.requestId);
   }
 

@@ -250,6 +250,15 @@ export class DriftWindow {
   /** edgeBase[c]..edgeBase[c+1] are column c's edges in `edges` */
   private readonly edgeBase: Int32Array;
   private readonly edges: Float64Array;
+  /**
+   * The edges rounded to float32, for rows that arrive as a Float32Array (model inputs: the
+   * client's float64 JSON value x has already become fround(x)). fround is monotone, so
+   * fround(e) < fround(x) implies e < x, and x === e never counts the edge — exactly SPEC's
+   * bin of the value sent, unless x lies within half a float32 ulp of an edge without equalling
+   * it. Comparing fround(x) with the float64 edge instead misbins every x === e whose float32
+   * rounding goes up (common: deciles of data recorded to 3–4 digits are data values).
+   */
+  private readonly edges32: Float64Array;
   private readonly ref: Float64Array;
   private readonly totalBins: number;
   /** slices × totalBins per-slice bin counts (ring) */
@@ -311,6 +320,7 @@ export class DriftWindow {
     }
     this.totalBins = this.binBase[cols]!;
     this.edges = Float64Array.from(columns.flatMap((c) => c.edges));
+    this.edges32 = this.edges.map(Math.fround);
     this.ref = Float64Array.from(columns.flatMap((c) => c.proportions));
 
     this.sliceCounts = new Float64Array(this.slices * this.totalBins);
@@ -377,7 +387,8 @@ export class DriftWindow {
     }
     if (rows === 0 || columnCount === 0) return;
     this.advance();
-    const { counts, sliceCounts, edges } = this;
+    const { counts, sliceCounts } = this;
+    const edges = data instanceof Float32Array ? this.edges32 : this.edges;
     const sliceBase = this.slot * this.totalBins;
     // Column-outer loop: the column's edges and offsets stay in registers across rows.
     for (let j = 0; j < columnCount; j++) {

@@ -1,0 +1,175 @@
+// Test helpers around Prometheus: a real Prometheus server (Debian package `prometheus`,
+// /usr/bin/prometheus) started on a free loopback port with a throwaway config and TSDB, its
+// HTTP query API, `promtool check metrics`, and a temp copy of the bundled models with an edited
+// config.json (so tests can enable shadow traffic etc. without touching models/).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const PROMETHEUS = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
+export const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool';
+
+/** A free TCP port on 127.0.0.1 (bound then released: a small race a retry covers). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs `promtool check metrics` on an exposition text (stdin); returns its exit code and output. */
+export function promtoolCheckMetrics(exposition: string): { status: number | null; output: string } {
+  if (!existsSync(PROMTOOL)) throw new Error(`${PROMTOOL} is missing: install the Debian package prometheus (.ci/run does)`);
+  const result = spawnSync(PROMTOOL, ['check', 'metrics'], { input: exposition, encoding: 'utf8', timeout: 30_000 });
+  if (result.error) throw result.error;
+  return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}`.trim() };
+}
+
+/**
+ * Copies the given models of `source` into a fresh temp directory, passing each config.json
+ * through `edit` (models without an edit are copied untouched). Returns the dir and a cleanup.
+ */
+export function tempModels(source: string, models: string[], edit: Record<string, (config: any) => any> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-models-'));
+  for (const model of models) {
+    cpSync(join(source, model), join(dir, model), { recursive: true });
+    const change = edit[model];
+    if (change) {
+      const file = join(dir, model, 'config.json');
+      const config = JSON.parse(readFileSync(file, 'utf8'));
+      writeFileSync(file, `${JSON.stringify(change(config) ?? config, null, 2)}\n`);
+    }
+  }
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface RunningPrometheus {
+  url: string;
+  child: ChildProcess;
+  output: string[];
+  /** GET /api/v1/query; returns `data.result` (throws on a non-success answer). */
+  query(promql: string): Promise<PromSample[]>;
+  stop(): Promise<void>;
+}
+
+export interface PromSample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+/**
+ * Starts Prometheus scraping `targets` (host:port) every `intervalSeconds`, waits for
+ * /-/ready. Retries on another port when the chosen one was taken in between.
+ */
+export async function startPrometheus(targets: string[], options: { intervalSeconds?: number; timeoutMs?: number } = {}): Promise<RunningPrometheus> {
+  if (!existsSync(PROMETHEUS)) throw new Error(`${PROMETHEUS} is missing: install the Debian package prometheus (.ci/run does)`);
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(targets, options.intervalSeconds ?? 1, options.timeoutMs ?? 45_000);
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(targets: string[], interval: number, timeoutMs: number): Promise<RunningPrometheus> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-prometheus-'));
+  const config = [
+    'global:',
+    `  scrape_interval: ${interval}s`,
+    `  scrape_timeout: ${interval}s`,
+    `  evaluation_interval: ${interval}s`,
+    'scrape_configs:',
+    '  - job_name: vigil',
+    '    metrics_path: /metrics',
+    '    static_configs:',
+    `      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`,
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'prometheus.yml'), config);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(PROMETHEUS, [
+    `--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=warn',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  let gone = false;
+  void exited.then(() => { gone = true; });
+  const stop = async () => {
+    if (!gone) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (gone) {
+      await stop();
+      throw new Error(`prometheus exited before it was ready:\n${output.join('')}`);
+    }
+    try {
+      const response = await fetch(`${url}/-/ready`);
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`prometheus not ready within ${timeoutMs} ms:\n${output.join('')}`);
+    }
+    await sleep(250);
+  }
+  return {
+    url,
+    child,
+    output,
+    stop,
+    async query(promql: string) {
+      const response = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
+      const body = (await response.json()) as { status: string; data?: { resultType: string; result: PromSample[] }; error?: string };
+      if (body.status !== 'success' || !body.data) throw new Error(`query ${promql} failed: ${response.status} ${body.error ?? ''}`);
+      return body.data.result;
+    },
+  };
+}
+
+/** Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs`. */
+export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 500): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+    }
+    await sleep(everyMs);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
