@@ -28,7 +28,7 @@ export class PredictionLog {
 
   write(entry: PredictionLogEntry): void {
     if (this.closed) return;
-    this.destination.write(`{"ts":"${new Date().toISOString()}",${JSON.stringify(entry).slice(1)}\n`);
+    this.destination.write(`{"timestamp":"${new Date().toISOString()}",${JSON.stringify(entry).slice(1)}\n`);
   }
 
   /** Flushes everything written so far and closes the file. */

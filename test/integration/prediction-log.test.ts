@@ -15,7 +15,7 @@ import { BUNDLED_MODELS, getJson, postJson, startServer, type RunningServer } fr
 
 interface Heldout { feature_names: string[]; rows: number[][] }
 interface LogEntry {
-  ts: string;
+  timestamp: string;
   request_id: string;
   model: string;
   version: string;
@@ -104,8 +104,8 @@ describe('prediction log, sample rate 1', () => {
     for (const entry of entries) {
       const request = sent.get(entry.request_id)!;
       expect(Object.keys(entry).sort()).toEqual(['features', 'latency_ms', 'model', 'outputs', 'request_id', 'role', 'ts', 'version']);
-      expect(entry.ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-      expect(Number.isNaN(Date.parse(entry.ts))).toBe(false);
+      expect(entry.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(Number.isNaN(Date.parse(entry.timestamp))).toBe(false);
       expect(entry.model).toBe(MODEL);
       expect(entry.version).toBe('1');
       expect(entry.role).toBe('live');
