@@ -6,9 +6,8 @@ import { join } from 'node:path';
 import { parseReference, type Reference } from '../monitoring/drift.js';
 import { parseModelConfig, type ModelConfig } from './model-config.js';
 import { isBatchable, readGraphSignature, type GraphSignature } from './onnx-metadata.js';
+import { MODEL_NAME_PATTERN, VERSION_PATTERN } from './names.js';
 
-export const VERSION_PATTERN = /^[1-9][0-9]{0,8}$/;
-export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export interface VersionArtifact {
   model: string;

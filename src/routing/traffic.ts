@@ -6,7 +6,10 @@
  */
 import AjvModule from 'ajv';
 import type { ErrorObject } from 'ajv';
+import { isVersionName, VERSION_PATTERN } from '../repository/names.js';
 import { VersionSplitter } from './split.js';
+
+export { isVersionName, VERSION_PATTERN };
 
 // ajv is CommonJS; under NodeNext the default import is the module object (module.exports),
 // whose `.default` is the Ajv class (ajv sets both).
@@ -23,13 +26,6 @@ export interface TrafficPolicy {
   /** Relative weights by version; missing versions take no live traffic. Sum > 0. */
   readonly weights: Readonly<Record<string, number>>;
   readonly shadow: ShadowPolicy | null;
-}
-
-/** A version name: a positive integer without leading zeros, as the model directory names it. */
-export const VERSION_PATTERN = /^[1-9][0-9]{0,14}$/;
-
-export function isVersionName(v: string): boolean {
-  return VERSION_PATTERN.test(v);
 }
 
 /** Invalid traffic policy. `field` is a JSON-pointer-like path without the leading slash

@@ -72,7 +72,10 @@ export class RowSchema {
   private writeRow(row: unknown, path: string, data: TensorData, offset: number): void {
     if (Array.isArray(row)) {
       if (!this.validateArray(row)) throw badRequest(this.arrayError(row, path));
-      write(this.input.type, data, offset, row as number[]);
+      write(this.input.type, data, offset, row as number[], (i) => {
+        const name = this.featureNames?.[i];
+        return `${path}/${i}${name ? ` (feature ${name})` : ''}`;
+      });
       return;
     }
     if (row === null || typeof row !== 'object') {
@@ -96,7 +99,7 @@ export class RowSchema {
     const names = this.featureNames!;
     const values = new Array<number>(names.length);
     for (let i = 0; i < names.length; i++) values[i] = record[names[i]!]!;
-    write(this.input.type, data, offset, values);
+    write(this.input.type, data, offset, values, (i) => `${path}/${names[i]}`);
   }
 
   private arrayError(row: unknown[], path: string): string {
@@ -119,12 +122,18 @@ function featureSchema(feature: FeatureConfig): Record<string, unknown> {
   return schema;
 }
 
-function write(type: OrtType, data: TensorData, offset: number, values: readonly number[]): void {
+function write(type: OrtType, data: TensorData, offset: number, values: readonly number[], at: (index: number) => string): void {
   if (isBigIntType(type)) {
     const target = data as BigInt64Array;
     for (let i = 0; i < values.length; i++) target[offset + i] = BigInt(Math.trunc(values[i]!));
   } else {
-    (data as Float32Array).set(values, offset);
+    const target = data as Float32Array;
+    target.set(values, offset);
+    // ajv refused non-numbers and non-finite numbers; a finite float64 beyond the float32 range
+    // (say 1e39) still turns into Infinity here, which the model must not see either.
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(target[offset + i]!)) throw badRequest(`${at(i)} is ${values[i]}, outside the ${type} range`);
+    }
   }
 }
 

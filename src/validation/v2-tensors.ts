@@ -164,11 +164,19 @@ function write(value: unknown, type: OrtType, data: TensorData, at: number, path
       return;
     case 'float16':
       if (typeof value !== 'number') throw badRequest(`${path} must be a number (FP16)`);
-      (data as Uint16Array)[at] = floatToHalf(value);
+      {
+        // JSON has no NaN/Infinity, but 1e999 parses to Infinity, and 65520 and up round to it.
+        const half = floatToHalf(value);
+        if ((half & 0x7c00) === 0x7c00) throw badRequest(`${path} must be a finite number within the FP16 range`);
+        (data as Uint16Array)[at] = half;
+      }
       return;
     case 'float32':
     case 'float64':
       if (typeof value !== 'number') throw badRequest(`${path} must be a number (${ortToV2(type)})`);
+      if (!Number.isFinite(value) || (type === 'float32' && !Number.isFinite(Math.fround(value)))) {
+        throw badRequest(`${path} must be a finite number within the ${ortToV2(type)} range`);
+      }
       (data as Float64Array)[at] = value;
       return;
     default: {
