@@ -66,6 +66,8 @@ async function main(): Promise<void> {
       peakS: opts.durationS,
       log,
     });
+    const spec = specs.get('vigil')!;
+    results.servers.push({ id: spec.id, description: spec.description, status: 'ran', peakRssMb: results.soak.peakRssMb });
   } else {
     const plan = planScenarios(opts.mode, opts.modelsDir, opts.only);
     for (const s of plan.skipped) {

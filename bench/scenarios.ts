@@ -71,9 +71,7 @@ export function planScenarios(mode: Mode, modelsDir: string, only?: string): Sce
 
   for (const model of models) {
     add('vigil-predict', 'vigil', `vigil /predict ${model}`, model, predictRequest(modelsDir, model), grid);
-    if (mode === 'full' || model === BASE_MODEL) {
-      add('vigil-v2', 'vigil', `vigil v2 infer ${model}`, model, v2InferRequest(modelsDir, model), grid);
-    }
+    add('vigil-v2', 'vigil', `vigil v2 infer ${model}`, model, v2InferRequest(modelsDir, model), grid);
   }
   const pinnedV2 = predictRequest(modelsDir, BASE_MODEL, { version: '2' });
   const c = [COMPARE_CONNECTIONS];

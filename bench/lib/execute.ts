@@ -2,7 +2,7 @@
 // request, a warm-up and the measurement; optionally the wrk cross-check; then SIGTERM and
 // the server's peak RSS.
 import { BASE_MODEL, COMPARE_CONNECTIONS, groupByServer, scenarioLabel, type Scenario } from '../scenarios.js';
-import { preflight, runLoad, type LoadRequest } from './autocannon-run.js';
+import { preflight, runLoad, type LoadRequest, type Measurement } from './autocannon-run.js';
 import type { ScenarioResult, ServerRun, WrkComparison } from './results.js';
 import type { ServerId, ServerSpec } from './servers.js';
 import { ServerSkipped, startServer, type RunningServer } from './spawn-server.js';
@@ -112,15 +112,34 @@ export async function executeScenarios(
       continue;
     }
     o.log(`started ${serverId} (pid ${server.pid}) at ${server.url}`);
+    let restarts = 0;
+    let earlierPeakRssKb = 0;
 
     for (const s of group) {
       index++;
       const label = `[${index}/${total}] ${scenarioLabel(s)}`;
       if (server.exit) {
-        const reason = `server exited (code ${server.exit.code}, signal ${server.exit.signal})`;
-        out.scenarios.push({ ...pick(s), status: 'failed', reason });
-        o.log(`${label}: FAILED, ${reason}\n${server.logTail()}`);
-        continue;
+        // A crash (or a signal from outside the harness) must show, but need not cost the
+        // rest of the run: note it with the server's last lines, restart it (at most twice).
+        const exit = `${serverId} (pid ${server.pid}) exited during the run (code ${server.exit.code}, signal ${server.exit.signal})`;
+        o.log(`${exit}; last lines:\n${server.logTail()}`);
+        out.notes.push(`${exit}; see the progress log for its last lines`);
+        earlierPeakRssKb = Math.max(earlierPeakRssKb, server.rss.peakKb);
+        let restarted: RunningServer | null = null;
+        if (restarts < 2) {
+          restarts++;
+          restarted = await startServer(serverId, spec.prepare()).catch((err: unknown) => {
+            o.log(`restart of ${serverId} failed: ${(err as Error).message}`);
+            return null;
+          });
+        }
+        if (!restarted) {
+          out.scenarios.push({ ...pick(s), status: 'failed', reason: exit });
+          o.log(`${label}: FAILED, ${exit}`);
+          continue;
+        }
+        server = restarted;
+        o.log(`restarted ${serverId} (pid ${server.pid}) at ${server.url}`);
       }
       const check = await preflight(server.url, s.request);
       if (!check.ok) {
@@ -134,7 +153,8 @@ export async function executeScenarios(
         out.scenarios.push({ ...pick(s), status: 'ok', measurement: m });
         o.log(
           `${label}: ${int(m.requestsPerSecond)} req/s, p50 ${m.latencyMs.p50.toFixed(2)} ms, ` +
-            `p99 ${m.latencyMs.p99.toFixed(2)} ms, errors ${m.errors.total}`,
+            `p99 ${m.latencyMs.p99.toFixed(2)} ms, errors ${m.errors.total}` +
+            (m.errors.total ? ` (${describeErrors(m)})` : ''),
         );
       } catch (err) {
         out.scenarios.push({ ...pick(s), status: 'failed', reason: (err as Error).message });
@@ -157,7 +177,7 @@ export async function executeScenarios(
     const stats = spec.kind === 'vigil' && !server.exit ? await fetchStats(server.url) : undefined;
     const stop = await server.stop();
     spec.cleanup();
-    const peakRssMb = stop.peakRssKb / 1024;
+    const peakRssMb = Math.max(stop.peakRssKb, earlierPeakRssKb) / 1024;
     out.servers.push({
       id: serverId,
       description: spec.description,
@@ -175,6 +195,14 @@ export async function executeScenarios(
     if (!clean) out.notes.push(`${serverId} did not exit cleanly on SIGTERM (exit ${stop.exitCode ?? stop.signal}${stop.killed ? ', killed' : ''})`);
   }
   return out;
+}
+
+function describeErrors(m: Measurement): string {
+  const codes = Object.entries(m.statusCodes)
+    .filter(([code]) => !code.startsWith('2'))
+    .map(([code, n]) => `${n} × ${code}`);
+  if (m.errors.socket) codes.push(`${m.errors.socket} socket errors (${m.errors.timeouts} timeouts)`);
+  return codes.join(', ');
 }
 
 function pick(s: Scenario): Omit<ScenarioResult, 'status'> {

@@ -30,7 +30,8 @@ function renderMarkdown(header: string[], rows: string[][], align: Align[]): str
 
 const int = (x: number): string => Math.round(x).toLocaleString('en-US');
 const ms = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
-const times = (x: number | null): string => (x === null ? '' : `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}×`);
+const times = (x: number | null): string =>
+  x === null ? '' : `${x >= 10 ? x.toFixed(1) : x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)}×`;
 
 function ratioTo(r: ScenarioResult, other: ScenarioResult | undefined): number | null {
   const a = r.measurement;

@@ -56,6 +56,7 @@ function vigil(
       missing(VIGIL_MAIN, 'the Vigil server is not built yet: npm run build') ??
       (existsSync(ctx.modelsDir) ? null : `models directory ${ctx.modelsDir} does not exist`),
     prepare: () => {
+      if (tempDir) removeModelsVariant(tempDir); // a restart gets a fresh copy
       const modelsDir = variant
         ? (tempDir = makeModelsVariant(ctx.modelsDir, variant.label, variant.model, variant.edit))
         : ctx.modelsDir;

@@ -4,7 +4,7 @@ import { BASE_MODEL, COMPARE_CONNECTIONS, type ScenarioKey } from '../scenarios.
 import type { Measurement } from './autocannon-run.js';
 import type { Comparison, RunResults, ScenarioResult, TargetResult } from './results.js';
 
-type Input = Pick<RunResults, 'scenarios' | 'servers' | 'soak' | 'ort' | 'mode'>;
+type Input = Pick<RunResults, 'scenarios' | 'servers' | 'soak' | 'ort' | 'mode' | 'wrk'>;
 
 export function findScenario(
   results: ScenarioResult[],
@@ -109,6 +109,17 @@ export function compare(input: Input): Comparison[] {
   ratio('monitoring on / off (req/s)', base, m(s, 'monitoring-off'), `${BASE_MODEL} @${COMPARE_CONNECTIONS}: 1.00 = monitoring is free`);
   ratio('shadow on / off (req/s)', m(s, 'shadow-on'), base, `${BASE_MODEL} @${COMPARE_CONNECTIONS}, v2 shadowing 100 % vs the bundled split without shadow`);
   ratio('v2 infer / predict (req/s)', m(s, 'vigil-v2', BASE_MODEL), base, `${BASE_MODEL} @${COMPARE_CONNECTIONS}`);
+
+  // The headline ratio again, both sides measured by wrk (see the autocannon vs wrk table).
+  const wrkCeiling = input.wrk.find((w) => w.target.includes('ceiling'))?.wrk;
+  const wrkVigil = input.wrk.find((w) => !w.target.includes('ceiling'))?.wrk;
+  if (wrkCeiling || wrkVigil) {
+    out.push({
+      name: `/predict ${BASE_MODEL} @${COMPARE_CONNECTIONS} vs uWS ceiling, measured by wrk`,
+      value: wrkCeiling && wrkVigil && wrkCeiling.requestsPerSecond > 0 ? wrkVigil.requestsPerSecond / wrkCeiling.requestsPerSecond : null,
+      detail: 'wrk (C) can load the ceiling harder than one autocannon thread can',
+    });
+  }
 
   // Vigil's served rows/s against raw in-process ORT on one thread.
   const ort = input.ort?.results ?? [];

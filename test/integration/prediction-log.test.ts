@@ -103,7 +103,7 @@ describe('prediction log, sample rate 1', () => {
     expect(new Set(entries.map((e) => e.request_id))).toEqual(new Set(sent.keys()));
     for (const entry of entries) {
       const request = sent.get(entry.request_id)!;
-      expect(Object.keys(entry).sort()).toEqual(['features', 'latency_ms', 'model', 'outputs', 'request_id', 'role', 'ts', 'version']);
+      expect(Object.keys(entry).sort()).toEqual(['features', 'latency_ms', 'model', 'outputs', 'request_id', 'role', 'timestamp', 'version']);
       expect(entry.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       expect(Number.isNaN(Date.parse(entry.timestamp))).toBe(false);
       expect(entry.model).toBe(MODEL);
