@@ -1,7 +1,7 @@
 // One HTTP exchange on uWS: reads what the route needs from the request while it is still
 // valid (uWS invalidates `req` when the handler returns), reads the body with a size limit,
 // tracks abortion, and writes the answer corked, never after the client has gone.
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { payloadTooLarge, RequestError, unsupportedMediaType } from '../errors.js';
 
@@ -11,6 +11,12 @@ export const STATUS_TEXT: Record<number, string> = {
   415: '415 Unsupported Media Type', 429: '429 Too Many Requests', 500: '500 Internal Server Error',
   503: '503 Service Unavailable', 504: '504 Gateway Timeout',
 };
+
+// Generated request ids: a random per-process prefix and a counter, unique like a UUID for
+// correlating logs but several times cheaper to make on every request.
+const ID_PREFIX = randomBytes(8).toString('hex');
+let idCounter = 0;
+const nextRequestId = () => `${ID_PREFIX}-${(++idCounter).toString(16)}`;
 
 export interface ExchangeObserver {
   (route: string, status: number): void;
@@ -37,7 +43,7 @@ export class Exchange {
   ) {
     this.method = req.getMethod().toUpperCase();
     this.url = req.getUrl();
-    this.requestId = req.getHeader('x-request-id') || randomUUID();
+    this.requestId = req.getHeader('x-request-id') || nextRequestId();
     this.contentType = req.getHeader('content-type');
     this.contentLength = Number(req.getHeader('content-length') || -1);
     for (const name of wantedHeaders) {

@@ -2,6 +2,7 @@
 // histogram are updated on the request path through cached label children; everything costly
 // (percentiles, PSI, agreement, queue depth) is read from the monitors at scrape time.
 import client from 'prom-client';
+import { FastCounter, FastHistogram } from './fast-metrics.js';
 
 /** What the registry reads at scrape time; the gateway provides it. */
 export interface ScrapeSource {
@@ -21,15 +22,16 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 export class Metrics {
   readonly registry = new client.Registry();
-  readonly predictions: client.Counter<'model' | 'version' | 'role'>;
-  readonly errors: client.Counter<'model' | 'version' | 'error_type'>;
-  readonly latency: client.Histogram<'model' | 'version' | 'role'>;
-  readonly batchSize: client.Histogram<'model' | 'version'>;
-  readonly httpRequests: client.Counter<'route' | 'status'>;
+  // Updated per request or per batch: plain-number series, rendered at scrape.
+  readonly predictions: FastCounter;
+  readonly errors: FastCounter;
+  readonly latency: FastHistogram;
+  readonly batchSize: FastHistogram;
+  readonly httpRequests: FastCounter;
+  // Rare events: prom-client's own types.
   readonly shadowDropped: client.Counter<'model' | 'version' | 'reason'>;
   readonly guardrailRollbacks: client.Counter<'model' | 'version' | 'reason'>;
   readonly driftAlerts: client.Counter<'model' | 'version' | 'role' | 'column'>;
-  private readonly httpChildren = new Map<string, client.Counter.Internal>();
   private source: ScrapeSource | null = null;
 
   constructor(processMetrics = true) {
@@ -41,25 +43,26 @@ export class Metrics {
         this.registry.removeSingleMetric(name);
       }
     }
-    this.predictions = new client.Counter({
+    const registry = this.registry;
+    this.predictions = new FastCounter({
       name: 'model_predictions_total', help: 'Rows predicted, by model version and role (live or shadow).',
-      labelNames: ['model', 'version', 'role'], registers,
+      labelNames: ['model', 'version', 'role'], registry,
     });
-    this.errors = new client.Counter({
+    this.errors = new FastCounter({
       name: 'model_prediction_errors_total', help: 'Failed prediction requests by model version and error type.',
-      labelNames: ['model', 'version', 'error_type'], registers,
+      labelNames: ['model', 'version', 'error_type'], registry,
     });
-    this.latency = new client.Histogram({
+    this.latency = new FastHistogram({
       name: 'model_prediction_latency_seconds', help: 'End-to-end prediction latency (request admitted to outputs decoded).',
-      labelNames: ['model', 'version', 'role'], buckets: LATENCY_BUCKETS, registers,
+      labelNames: ['model', 'version', 'role'], buckets: LATENCY_BUCKETS, registry,
     });
-    this.batchSize = new client.Histogram({
+    this.batchSize = new FastHistogram({
       name: 'inference_batch_size', help: 'Rows per ORT batch sent to the worker pool.',
-      labelNames: ['model', 'version'], buckets: BATCH_BUCKETS, registers,
+      labelNames: ['model', 'version'], buckets: BATCH_BUCKETS, registry,
     });
-    this.httpRequests = new client.Counter({
+    this.httpRequests = new FastCounter({
       name: 'http_requests_total', help: 'HTTP requests answered, by route pattern and status.',
-      labelNames: ['route', 'status'], registers,
+      labelNames: ['route', 'status'], registry,
     });
     this.shadowDropped = new client.Counter({
       name: 'shadow_requests_dropped_total', help: 'Mirrored requests dropped rather than delay live traffic.',
@@ -81,13 +84,7 @@ export class Metrics {
   }
 
   countHttp(route: string, status: number): void {
-    const id = `${route} ${status}`;
-    let child = this.httpChildren.get(id);
-    if (!child) {
-      child = this.httpRequests.labels(route, String(status));
-      this.httpChildren.set(id, child);
-    }
-    child.inc();
+    this.httpRequests.labels(route, String(status)).inc();
   }
 
   async exposition(): Promise<string> {

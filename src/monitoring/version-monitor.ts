@@ -1,7 +1,7 @@
 // Everything Vigil watches about one model version while it serves: per role (live, shadow)
 // the drift window over inputs and outputs, the HDR latency window, and the counters behind
 // /stats and /metrics. O(1) per row per column on the request path; reads happen at scrape.
-import type client from 'prom-client';
+import type { CounterSeries, HistogramSeries } from './fast-metrics.js';
 import type { PredictionColumns } from '../inference/predictions.js';
 import type { Clock } from './clock.js';
 import { DriftWindow, type DriftAlert, type DriftOptions, type Reference } from './drift.js';
@@ -17,8 +17,8 @@ class RoleMonitor {
   readonly errors = new Map<string, number>();
   readonly latency: LatencyWindow;
   readonly drift: DriftWindow | null;
-  private readonly predictions: client.Counter.Internal;
-  private readonly latencySeconds: client.Histogram.Internal<string>;
+  private readonly predictions: CounterSeries;
+  private readonly latencySeconds: HistogramSeries;
   /** Output columns of the reference, by the names PredictionColumns uses. */
   private readonly outputColumns: { index: number; key: keyof PredictionColumns }[];
 
@@ -63,7 +63,7 @@ export interface VersionStats {
 
 export class VersionMonitor {
   readonly roles: Record<Role, RoleMonitor>;
-  private readonly errorChildren = new Map<string, client.Counter.Internal>();
+  private readonly errorChildren = new Map<string, CounterSeries>();
 
   constructor(
     readonly model: string,
