@@ -38,6 +38,7 @@ export class Gateway {
   private listenSocket: us_listen_socket | null = null;
   private timers: NodeJS.Timeout[] = [];
   private router: Router | null = null;
+  private readonly reportedWatchFailures = new Set<string>();
   private stopping: Promise<void> | null = null;
   port = 0;
 
@@ -191,8 +192,15 @@ export class Gateway {
     const entries = await readdir(this.options.models, { withFileTypes: true });
     for (const entry of entries) {
       if (!entry.isDirectory()) continue;
-      const added = await this.registry.discoverVersions(entry.name).catch(() => []);
+      const { added, failed } = await this.registry.discoverVersions(entry.name);
       if (added.length) this.logger.info({ model: entry.name, versions: added }, 'loaded new version folders (--watch); not routed until weights say so');
+      for (const failure of failed) {
+        // Once per distinct problem, not every scan: a folder mid-copy fails until it is complete.
+        const id = `${entry.name}/${failure.version ?? ''}: ${failure.message}`;
+        if (this.reportedWatchFailures.has(id)) continue;
+        this.reportedWatchFailures.add(id);
+        this.logger.warn({ model: entry.name, version: failure.version, err: failure.message }, 'version folder not loadable yet (--watch)');
+      }
     }
   }
 }

@@ -15,7 +15,7 @@ import { byVersion, defaultPolicy, TrafficState, validateTrafficPolicy, type Tra
 import { buildRowSchema, type RowSchema } from '../validation/predict-rows.js';
 import { V2Decoder } from '../validation/v2-tensors.js';
 import type { ModelConfig, Task } from './model-config.js';
-import { loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from './repository.js';
+import { listVersions, loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from './repository.js';
 
 export interface ServingDefaults {
   batching: boolean;
@@ -185,21 +185,33 @@ export class ModelRegistry {
     await this.pool.unloadEverywhere(version.key);
   }
 
-  /** Re-scans a model folder for version folders that are not loaded yet (--watch). */
-  async discoverVersions(name: string): Promise<string[]> {
+  /**
+   * Re-scans a model folder for version folders that are not loaded yet (--watch). A folder
+   * that fails to load (often one still being copied) is reported and tried again next scan.
+   */
+  async discoverVersions(name: string): Promise<{ added: string[]; failed: { version?: string; message: string }[] }> {
     const model = this.models.get(name);
-    const artifact = await scanModel(this.root, name);
     if (!model) {
-      if (!artifact.errors.length || artifact.versions.length) await this.addModel(artifact);
-      return artifact.versions.map((v) => v.version);
+      const artifact = await scanModel(this.root, name);
+      if (!artifact.versions.length) return { added: [], failed: artifact.errors };
+      const added = await this.addModel(artifact);
+      return { added: added.loadedVersions(), failed: added.errors };
     }
+    // Only folders not loaded yet are opened: a scan every few seconds must stay cheap.
     const added: string[] = [];
-    for (const version of artifact.versions) {
-      if (model.versions.has(version.version) || model.errors.some((e) => e.version === version.version)) continue;
-      await this.loadArtifact(model, version);
-      added.push(version.version);
+    const failed: { version?: string; message: string }[] = [];
+    for (const version of await listVersions(model.dir)) {
+      if (model.versions.has(version)) continue;
+      try {
+        await this.loadArtifact(model, await loadVersionArtifact(this.root, name, version));
+        added.push(version);
+        const index = model.errors.findIndex((e) => e.version === version);
+        if (index >= 0) model.errors.splice(index, 1);
+      } catch (error) {
+        failed.push({ version, message: (error as Error).message });
+      }
     }
-    return added;
+    return { added, failed };
   }
 
   private async loadArtifact(model: ServedModel, artifact: VersionArtifact): Promise<ServedVersion> {
