@@ -12,14 +12,13 @@
  * Plain fixed arrays instead of hdr-histogram-js: slices merge by addition, no wasm/heap per
  * slice, and the ratio test does not need more precision.
  */
-import AjvModule from 'ajv';
 import type { Clock } from '../monitoring/clock.js';
 import { systemClock } from '../monitoring/clock.js';
+import { ajvAllErrors } from '../validation/ajv.js';
 import { ajvErrorToField } from './traffic.js';
 
 export type { Clock };
 
-const Ajv = AjvModule.default;
 
 export interface GuardrailConfig {
   enabled: boolean;
@@ -63,7 +62,7 @@ const guardrailSchema = {
   additionalProperties: false,
 } as const;
 
-const validateShape = new Ajv({ allErrors: true, strict: true }).compile(guardrailSchema);
+const validateShape = ajvAllErrors.compile(guardrailSchema);
 
 /**
  * Validates config.json `guardrails` and fills defaults (undefined/absent = disabled).

@@ -4,16 +4,13 @@
  *
  * The same shape is used by `config.json` `traffic` and by `PUT /admin/models/{m}/traffic`.
  */
-import AjvModule from 'ajv';
 import type { ErrorObject } from 'ajv';
 import { isVersionName, VERSION_PATTERN } from '../repository/names.js';
+import { ajvAllErrors } from '../validation/ajv.js';
 import { VersionSplitter } from './split.js';
 
 export { isVersionName, VERSION_PATTERN };
 
-// ajv is CommonJS; under NodeNext the default import is the module object (module.exports),
-// whose `.default` is the Ajv class (ajv sets both).
-const Ajv = AjvModule.default;
 
 export interface ShadowPolicy {
   /** Version that receives mirrored requests (must be loaded). */
@@ -72,8 +69,7 @@ const policySchema = {
   additionalProperties: false,
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validateShape = ajv.compile(policySchema);
+const validateShape = ajvAllErrors.compile(policySchema);
 
 /** Turns the most useful ajv error into a field + reason. */
 export function ajvErrorToField(errors: readonly ErrorObject[], root = 'body'): { field: string; reason: string } {

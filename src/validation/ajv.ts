@@ -5,7 +5,11 @@ import AjvModule, { type ErrorObject } from 'ajv';
 // ajv is CommonJS; under NodeNext its class is the default export's `default`.
 const Ajv = AjvModule.default;
 
+/** Request bodies: stop at the first error (cheaper, and one clear message is the answer). */
 export const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, useDefaults: false, coerceTypes: false });
+
+/** Admin and config documents: collect every error so the most specific one can be reported. */
+export const ajvAllErrors = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, useDefaults: false, coerceTypes: false });
 
 /** `features/mean_radius must be number`, `instances/3 must have 30 items`, … */
 export function describeAjvError(error: ErrorObject, root: string): string {
