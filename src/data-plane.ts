@@ -26,6 +26,19 @@ export interface InferenceCall {
   logFeatures?: () => unknown;
 }
 
+/** Everything a mirrored request needs once the live answer is gone. */
+interface ShadowJob {
+  live: ServedVersion;
+  shadow: ServedVersion;
+  /** A copy of the live inputs (the originals may have been moved to a worker). */
+  inputs: WireTensor[];
+  rows: number;
+  liveColumns: PredictionColumns;
+  features: { data: ArrayLike<number>; width: number } | null;
+  requestId: string;
+  timeoutMs: number;
+}
+
 export interface InferenceResult {
   outputs: WireTensor[];
   columns: PredictionColumns;
@@ -87,9 +100,13 @@ export class DataPlane {
       });
     }
     if (shadow && shadowInputs) {
-      const features = call.features && version.rows ? shadowInputs[version.target.inputs.indexOf(version.rows.input)] : undefined;
+      // The shadow's copy of the feature matrix, for its own drift window.
+      const index = call.features ? call.inputs.findIndex((t) => t.data === call.features!.data) : -1;
+      const features = index >= 0 ? { data: shadowInputs[index]!.data as Float32Array, width: call.features!.width } : null;
+      const job: ShadowJob = { live: version, shadow, inputs: shadowInputs, rows, liveColumns: columns, features,
+        requestId: call.requestId, timeoutMs: call.timeoutMs };
       // After the live answer has been written: the shadow never delays it.
-      setImmediate(() => void this.runShadow(version, shadow, shadowInputs, rows, columns, call, features?.data));
+      setImmediate(() => void this.runShadow(job));
     }
     return { outputs, columns };
   }
@@ -98,7 +115,9 @@ export class DataPlane {
   recordFailure(version: ServedVersion, role: Role, error: unknown): void {
     const type = error instanceof RequestError ? error.type : 'internal';
     if (this.monitoring) version.monitor.recordError(role, type);
-    if (role === 'live') version.model.guard?.record(version.version, { ok: false, latencyMicros: 0 });
+    // Guardrails judge the version, not its clients: bad requests and full queues do not count.
+    const versionsFault = !(error instanceof RequestError) || (error.status >= 500 && error.type !== 'queue_full');
+    if (role === 'live' && versionsFault) version.model.guard?.record(version.version, { ok: false, latencyMicros: 0 });
   }
 
   private shadowFor(model: ServedModel, live: ServedVersion): ServedVersion | null {
@@ -109,17 +128,15 @@ export class DataPlane {
     return target;
   }
 
-  private async runShadow(live: ServedVersion, shadow: ServedVersion, inputs: WireTensor[], rows: number,
-    liveColumns: PredictionColumns, call: InferenceCall, features: TensorData | undefined): Promise<void> {
+  private async runShadow(job: ShadowJob): Promise<void> {
+    const { live, shadow, inputs, rows } = job;
     const model = live.model;
     const startedAt = performance.now();
-    if (this.monitoring && features && call.features) {
-      shadow.monitor.observeInputs('shadow', features as ArrayLike<number>, call.features.width, rows);
-    }
+    if (this.monitoring && job.features) shadow.monitor.observeInputs('shadow', job.features.data, job.features.width, rows);
     let outputs: WireTensor[];
     try {
       outputs = await this.scheduler.submit(shadow.target, {
-        inputs, rows, deadline: startedAt + call.timeoutMs, timeoutMs: call.timeoutMs,
+        inputs, rows, deadline: startedAt + job.timeoutMs, timeoutMs: job.timeoutMs,
       }, 'shadow');
     } catch (error) {
       const reason = error instanceof RequestError ? error.type : 'internal';
@@ -130,7 +147,7 @@ export class DataPlane {
     }
     const columns = shadow.reader.columns(outputs, rows);
     if (this.monitoring) shadow.monitor.recordSuccess('shadow', rows, columns, Math.round((performance.now() - startedAt) * 1000));
-    this.compare(live, shadow, liveColumns, columns, rows, call.requestId);
+    this.compare(live, shadow, job.liveColumns, columns, rows, job.requestId);
   }
 
   private compare(live: ServedVersion, shadow: ServedVersion, a: PredictionColumns, b: PredictionColumns, rows: number, requestId: string): void {
