@@ -7,7 +7,7 @@ import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { DataPlane } from './data-plane.js';
 import { BatchScheduler } from './inference/batcher.js';
 import { InferencePool } from './inference/pool.js';
-import { loadUws, UwsFallbackError } from './http/uws.js';
+import { loadUws, UwsFallbackError, type LoadedUws } from './http/uws.js';
 import { Router } from './http/router.js';
 import { mountPredict } from './http/predict.js';
 import { mountV2 } from './http/v2.js';
@@ -17,7 +17,6 @@ import { systemClock } from './monitoring/clock.js';
 import { DEFAULT_DRIFT_OPTIONS } from './monitoring/drift.js';
 import { Metrics } from './monitoring/metrics.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
-import { ROLES } from './monitoring/version-monitor.js';
 import type { Options } from './options.js';
 import { ModelRegistry } from './repository/registry.js';
 import { scanRepository } from './repository/repository.js';
@@ -34,6 +33,7 @@ export class Gateway {
   readonly plane: DataPlane;
   readonly stats: StatsReporter;
   private readonly predictionLog: PredictionLog | null;
+  private uws: LoadedUws['uws'] | null = null;
   private app: TemplatedApp | null = null;
   private listenSocket: us_listen_socket | null = null;
   private timers: NodeJS.Timeout[] = [];
@@ -67,9 +67,10 @@ export class Gateway {
 
   /** Loads every model, then listens. Resolves with the URL served. */
   async start(): Promise<string> {
-    const { uws, native, binary } = loadUws();
+    const { uws, native, binary, warnings } = loadUws();
+    this.uws = uws;
     if (!native) {
-      if (!this.options.allowUwsFallback) throw new UwsFallbackError('');
+      if (!this.options.allowUwsFallback) throw new UwsFallbackError(warnings.join(' '));
       this.logger.warn('uWebSockets.js native binary did not load: serving on the slow pure-JS fallback (--allow-uws-fallback)');
     }
     await this.pool.ready();
@@ -111,10 +112,12 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.listenSocket) {
-        const { uws } = loadUws();
-        uws.us_listen_socket_close(this.listenSocket);
+        this.uws!.us_listen_socket_close(this.listenSocket);
         this.listenSocket = null;
       }
+      // Requests that arrive on connections kept alive from before get 503 and a closed
+      // connection; everything admitted before this point is finished below.
+      if (this.router) this.router.draining = true;
       for (const timer of this.timers) clearInterval(timer);
       while (this.router && this.router.inflight > 0) await new Promise((resolve) => setTimeout(resolve, 5));
       await this.scheduler.drainAll();
@@ -126,7 +129,7 @@ export class Gateway {
     return this.stopping;
   }
 
-  private listen(uws: ReturnType<typeof loadUws>['uws']): Promise<number> {
+  private listen(uws: LoadedUws['uws']): Promise<number> {
     return new Promise((resolve, reject) => {
       this.app!.listen(this.options.host, this.options.port, (socket) => {
         if (!socket) {
@@ -210,4 +213,3 @@ function splitKey(key: string): [string, string] {
   return [key.slice(0, slash), key.slice(slash + 1)];
 }
 
-export { ROLES };

@@ -19,6 +19,8 @@ const WANTED_HEADERS = ['x-routing-key', 'x-timeout-ms', 'authorization'];
 export class Router {
   /** Requests admitted and not yet answered (or abandoned); shutdown waits for zero. */
   inflight = 0;
+  /** Set once shutdown starts: new requests are turned away with 503. */
+  draining = false;
   private readonly routes: { pattern: string; methods: Partial<Record<Method, Handler>> }[] = [];
 
   constructor(private readonly context: RouteContext) {}
@@ -53,6 +55,10 @@ export class Router {
       this.inflight--;
       this.context.countHttp(routeLabel, status);
     }, WANTED_HEADERS);
+    if (this.draining) {
+      exchange.sendJson(503, { error: 'server is shutting down; retry on another instance' }, { 'Retry-After': '1' }, true);
+      return;
+    }
     const params: string[] = [];
     for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
     try {

@@ -12,6 +12,8 @@ export interface LoadedUws {
   uws: Uws;
   native: boolean;
   binary: string | null;
+  /** What the package said while loading (its reason for falling back, if it did). */
+  warnings: string[];
 }
 
 export function loadUws(): LoadedUws {
@@ -26,7 +28,7 @@ export function loadUws(): LoadedUws {
     console.warn = originalWarn;
   }
   const binary = Object.keys(require.cache).find((file) => /[\\/]uws_[^\\/]+\.node$/.test(file)) ?? null;
-  return { uws, native: binary !== null, binary, ...(warnings.length ? { warnings } : {}) };
+  return { uws, native: binary !== null, binary, warnings };
 }
 
 export class UwsFallbackError extends Error {
