@@ -70,6 +70,7 @@ export class ServedVersion {
     }
     this.rows = rows;
     this.rowsError = rowsError;
+    checkReferenceColumns(artifact, rows);
     this.v2 = new V2Decoder(inputs, outputs, this.target.batchable);
     this.reader = new PredictionReader(model.task, outputs, config);
   }
@@ -233,6 +234,19 @@ export class ModelRegistry {
         'config.json traffic does not fit the loaded versions; the highest version takes all traffic');
       return defaultPolicy(model.loadedVersions());
     }
+  }
+}
+
+/** Drift reads rows column by column: reference.json must describe the same columns, in order. */
+function checkReferenceColumns(artifact: VersionArtifact, rows: RowSchema | null): void {
+  const reference = artifact.reference;
+  if (!reference || !rows) return;
+  const names = reference.features.map((f) => f.name);
+  if (rows.featureNames && names.join('\u0000') !== rows.featureNames.join('\u0000')) {
+    throw new Error(`${artifact.dir}/reference.json features (${names.join(', ')}) are not config.json's features in the same order`);
+  }
+  if (names.length !== rows.width) {
+    throw new Error(`${artifact.dir}/reference.json has ${names.length} features; rows of ${artifact.model} have ${rows.width}`);
   }
 }
 
