@@ -1,14 +1,14 @@
 // The bench harness: ceilings, Vigil and peers side by side in one run, one table.
 //
-//   node dist/bench/run.js            full run (~10 min)
-//   node dist/bench/run.js --quick    under 2 minutes
+//   node dist/bench/run.js            full run (~15 min)
+//   node dist/bench/run.js --quick    ~4 minutes
 //   node dist/bench/run.js --help     every option
 //
 // Writes bench/results/<timestamp>.json and .md. See bench/README.md.
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
 import { parseBenchArgs, USAGE, type BenchOptions } from './lib/args.js';
-import { executeScenarios, isWrkCheckScenario } from './lib/execute.js';
+import { executePlan, wrkCheckPair } from './lib/execute.js';
 import { describeMachine } from './lib/machine.js';
 import { measureOrtCeiling } from './lib/ort-ceiling.js';
 import { REPO_ROOT, VIGIL_MAIN } from './lib/paths.js';
@@ -38,10 +38,13 @@ async function main(): Promise<void> {
     mode: opts.soak ? 'soak' : opts.wrkCheckOnly ? 'wrk-check' : opts.mode,
     warmupS: opts.warmupS,
     durationS: opts.durationS,
+    rounds: opts.rounds,
+    roundS: opts.roundS,
     machine: describeMachine(),
     modelsDir: opts.modelsDir,
     ort: null,
     scenarios: [],
+    pairs: [],
     servers: [],
     wrk: [],
     soak: null,
@@ -74,7 +77,11 @@ async function main(): Promise<void> {
       log(`SKIP ${s}`);
       results.notes.push(`skipped ${s}`);
     }
-    const scenarios = opts.wrkCheckOnly ? plan.scenarios.filter(isWrkCheckScenario) : plan.scenarios;
+    // --wrk-check: only the wrk cross-check of the ceiling pair (autocannon and wrk interleaved).
+    const wrkPair = opts.wrk ? wrkCheckPair(plan.pairs) : undefined;
+    if (opts.wrk && !wrkPair) results.notes.push('wrk cross-check skipped: the ceiling pair is not in this run');
+    const scenarios = opts.wrkCheckOnly ? [] : plan.scenarios;
+    const pairs = opts.wrkCheckOnly ? [] : plan.pairs;
 
     if (opts.ort && !opts.only) {
       const seconds = opts.mode === 'quick' ? 0.25 : 1;
@@ -96,14 +103,20 @@ async function main(): Promise<void> {
       );
     }
 
-    log(`${scenarios.length} scenarios, ${opts.warmupS} s warm-up + ${opts.durationS} s measure each`);
-    const executed = await executeScenarios(scenarios, specs, {
+    log(
+      `${scenarios.length} scenarios (${opts.warmupS} s warm-up + ${opts.durationS} s measure each), ` +
+        `${pairs.length} interleaved pairs (${opts.warmupS} s warm-up per side, then ${opts.rounds} rounds × ${opts.roundS} s per side)` +
+        (wrkPair ? ', wrk cross-check' : ''),
+    );
+    const executed = await executePlan({ scenarios, pairs, wrkPair }, specs, {
       warmupS: opts.warmupS,
       durationS: opts.durationS,
-      wrk: opts.wrk,
+      rounds: opts.rounds,
+      roundS: opts.roundS,
       log,
     });
     results.scenarios = executed.scenarios;
+    results.pairs = executed.pairs;
     results.servers = executed.servers;
     results.wrk = executed.wrk;
     results.notes.push(...executed.notes);

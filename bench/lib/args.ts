@@ -17,19 +17,25 @@ export interface BenchOptions {
   resultsDir: string;
   warmupS: number;
   durationS: number;
+  /** Interleaved pairs: measured rounds, and seconds per side and round. */
+  rounds: number;
+  roundS: number;
   ort: boolean;
   vigilArgs: string[];
 }
 
 export const USAGE = `usage: node dist/bench/run.js [options]
-  --quick               fewer scenarios, 2 s warm-up + 5 s measure each (under 2 minutes)
-  (default)             full: every model at 1/16/64/256 connections, 3 s + 10 s each, wrk check
+  --quick               every model @64 only, 2 s warm-up + 5 s measure; pairs 3 rounds x 3 s (~4 minutes)
+  (default)             full: every model at 1/16/64/256 connections, 3 s + 10 s each;
+                        pairs 5 rounds x 5 s; wrk check (~15 minutes)
   --only SUBSTRING      only scenarios whose "name @connections" or server id contains SUBSTRING
-  --wrk-check           only the ceiling and vigil /predict breast-cancer @64, by autocannon and by wrk
+  --wrk-check           only the ceiling and vigil /predict breast-cancer @64, by autocannon and by wrk, interleaved
   --soak                2 minutes at 50 % of Vigil's measured peak req/s, RSS sampled every second
   --soak-seconds N      soak length (default 120)
-  --warmup S            warm-up seconds per scenario
-  --duration S          measured seconds per scenario
+  --warmup S            warm-up seconds per scenario and per side of a pair
+  --duration S          measured seconds per scenario (the scenarios table)
+  --rounds N            interleaved rounds per pair (quick 3, full 5)
+  --round S             measured seconds per side and round of a pair (quick 3, full 5)
   --models DIR          models directory (default: the repository's models/)
   --vigil-args "ARGS"   extra flags for every Vigil server, e.g. "--workers 2"
   --no-ort              skip the raw ONNX Runtime ceiling
@@ -47,6 +53,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       'soak-seconds': { type: 'string', default: '120' },
       warmup: { type: 'string' },
       duration: { type: 'string' },
+      rounds: { type: 'string' },
+      round: { type: 'string' },
       models: { type: 'string' },
       'vigil-args': { type: 'string', default: '' },
       'no-ort': { type: 'boolean', default: false },
@@ -79,6 +87,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     resultsDir: resolve(values.results ?? RESULTS_DIR),
     warmupS: num('warmup', values.warmup, mode === 'quick' ? 2 : 3),
     durationS: num('duration', values.duration, mode === 'quick' ? 5 : 10),
+    rounds: Math.round(num('rounds', values.rounds, mode === 'quick' ? 3 : 5)),
+    roundS: num('round', values.round, mode === 'quick' ? 3 : 5),
     ort: !values['no-ort'] && !values['wrk-check'] && !values.soak,
     vigilArgs: values['vigil-args'].split(/\s+/).filter(Boolean),
   };

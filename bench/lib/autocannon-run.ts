@@ -24,6 +24,36 @@ export interface LoadOptions {
   overallRate?: number;
   /** Called once a second with the responses completed in that second. */
   onSecond?: (completed: number) => void;
+  /** Also record every 2xx latency here (pooling several measurements, see paired.ts). */
+  pool?: LatencyHistogram;
+}
+
+export type LatencyHistogram = hdr.Histogram;
+export type LatencyMs = Measurement['latencyMs'];
+
+/** A microsecond HDR histogram (1 µs to 60 s, 3 significant digits). */
+export function createLatencyHistogram(): LatencyHistogram {
+  return hdr.build({
+    bitBucketSize: 64,
+    autoResize: true,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000, // 60 s in µs
+    numberOfSignificantValueDigits: 3,
+    useWebAssembly: false,
+  });
+}
+
+/** Percentiles of a microsecond histogram, in ms. */
+export function latencySummary(h: LatencyHistogram): LatencyMs {
+  const ms = (us: number): number => us / 1000;
+  return {
+    p50: ms(h.getValueAtPercentile(50)),
+    p90: ms(h.getValueAtPercentile(90)),
+    p99: ms(h.getValueAtPercentile(99)),
+    p999: ms(h.getValueAtPercentile(99.9)),
+    mean: ms(h.mean),
+    max: ms(h.maxValue),
+  };
 }
 
 export interface Measurement {
@@ -42,14 +72,8 @@ function requestsFor(req: LoadRequest): autocannon.Request[] {
 }
 
 export async function runLoad(opts: LoadOptions): Promise<Measurement> {
-  const histogram = hdr.build({
-    bitBucketSize: 64,
-    autoResize: true,
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000, // 60 s in µs
-    numberOfSignificantValueDigits: 3,
-    useWebAssembly: false,
-  });
+  const histogram = createLatencyHistogram();
+  const pool = opts.pool;
   const instance = autocannon({
     url: opts.url,
     connections: opts.connections,
@@ -61,22 +85,18 @@ export async function runLoad(opts: LoadOptions): Promise<Measurement> {
     overallRate: opts.overallRate,
   });
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTimeMs: number) => {
-    if (statusCode >= 200 && statusCode < 300) histogram.recordValue(Math.max(1, Math.round(responseTimeMs * 1000)));
+    if (statusCode >= 200 && statusCode < 300) {
+      const us = Math.max(1, Math.round(responseTimeMs * 1000));
+      histogram.recordValue(us);
+      pool?.recordValue(us);
+    }
   });
   if (opts.onSecond) {
     const onSecond = opts.onSecond;
     instance.on('tick', (t: { counter: number }) => onSecond(t.counter));
   }
   const result = await instance;
-  const ms = (us: number): number => us / 1000;
-  const latencyMs = {
-    p50: ms(histogram.getValueAtPercentile(50)),
-    p90: ms(histogram.getValueAtPercentile(90)),
-    p99: ms(histogram.getValueAtPercentile(99)),
-    p999: ms(histogram.getValueAtPercentile(99.9)),
-    mean: ms(histogram.mean),
-    max: ms(histogram.maxValue),
-  };
+  const latencyMs = latencySummary(histogram);
   histogram.destroy();
   const statusCodes: Record<string, number> = {};
   for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stat.count;

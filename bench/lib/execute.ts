@@ -1,23 +1,29 @@
-// Runs planned scenarios: one server start per server, then for each scenario a preflight
-// request, a warm-up and the measurement; optionally the wrk cross-check; then SIGTERM and
-// the server's peak RSS.
-import { BASE_MODEL, COMPARE_CONNECTIONS, groupByServer, scenarioLabel, type Scenario } from '../scenarios.js';
-import { preflight, runLoad, type LoadRequest, type Measurement } from './autocannon-run.js';
-import type { ScenarioResult, ServerRun, WrkComparison } from './results.js';
+// Runs a plan: first the scenarios table (grouped by server: for each scenario a preflight
+// request, a warm-up and one measurement), then the interleaved pairs (bench/lib/paired.ts)
+// and, when asked, the wrk cross-check. Servers come from a ServerPool: each is started on
+// first use and stopped (SIGTERM, peak RSS, Vigil's /stats) after its last use, so both
+// servers of a pair run at the same time.
+import { COMPARE_CONNECTIONS, groupByServer, pairLabel, scenarioLabel, type Pair, type Scenario } from '../scenarios.js';
+import { preflight, runLoad, type Measurement } from './autocannon-run.js';
+import { measurePair, measureWrkCheck } from './paired.js';
+import type { PairResult, ScenarioResult, ServerRun, WrkComparison } from './results.js';
+import { ServerPool } from './server-pool.js';
 import type { ServerId, ServerSpec } from './servers.js';
-import { ServerSkipped, startServer, type RunningServer } from './spawn-server.js';
-import { runWrk, wrkAvailable } from './wrk.js';
+import { wrkAvailable } from './wrk.js';
 
 export interface ExecuteOptions {
   warmupS: number;
+  /** Seconds of each scenarios-table measurement. */
   durationS: number;
-  /** Cross-check the ceiling and Vigil's headline scenario with wrk. */
-  wrk: boolean;
+  /** Pairs: measured rounds, seconds per side and round. */
+  rounds: number;
+  roundS: number;
   log: (line: string) => void;
 }
 
 export interface ExecuteOutput {
   scenarios: ScenarioResult[];
+  pairs: PairResult[];
   servers: ServerRun[];
   wrk: WrkComparison[];
   notes: string[];
@@ -25,176 +31,95 @@ export interface ExecuteOutput {
 
 const int = (x: number): string => Math.round(x).toLocaleString('en-US');
 
-/** The scenarios the wrk cross-check repeats: the ceiling and Vigil's headline, @64. */
-export function isWrkCheckScenario(s: Scenario): boolean {
-  return (
-    s.connections === COMPARE_CONNECTIONS &&
-    (s.key === 'ceiling' || (s.key === 'vigil-predict' && s.model === BASE_MODEL))
-  );
+/** The pair the wrk cross-check repeats with both tools: Vigil's headline vs the ceiling. */
+export function wrkCheckPair(pairs: Pair[]): Pair | undefined {
+  return pairs.find((p) => p.key === 'ceiling' && p.connections === COMPARE_CONNECTIONS);
 }
 
-async function wrkCompare(url: string, s: Scenario, o: ExecuteOptions): Promise<WrkComparison> {
-  // Both tools get the same single body (wrk's script sends one), one thread each.
-  const single: LoadRequest = { ...s.request, bodies: s.request.bodies.slice(0, 1) };
-  const ac = await runLoad({ url, request: single, connections: s.connections, durationS: o.durationS });
-  const base: WrkComparison = {
-    target: s.name,
-    connections: s.connections,
-    durationS: o.durationS,
-    autocannon: {
-      requestsPerSecond: ac.requestsPerSecond,
-      p50Ms: ac.latencyMs.p50,
-      p99Ms: ac.latencyMs.p99,
-      errors: ac.errors.total,
-    },
-    wrk: null,
-    ratio: null,
-  };
-  try {
-    const w = await runWrk(url, single, s.connections, o.durationS);
-    const errors = w.non2xx + w.socketErrors;
-    return {
-      ...base,
-      wrk: { requestsPerSecond: w.requestsPerSecond, p50Ms: w.p50Ms, p99Ms: w.p99Ms, errors },
-      ratio: w.requestsPerSecond > 0 ? ac.requestsPerSecond / w.requestsPerSecond : null,
-      note: errors ? `wrk saw ${errors} errors (non-2xx/socket); its req/s counts them` : undefined,
-    };
-  } catch (err) {
-    return { ...base, note: `wrk failed: ${(err as Error).message.split('\n')[0]}` };
-  }
+type Step =
+  | { kind: 'scenarios'; server: ServerId; scenarios: Scenario[] }
+  | { kind: 'pair'; pair: Pair }
+  | { kind: 'wrk'; pair: Pair };
+
+function serversOf(step: Step): ServerId[] {
+  return step.kind === 'scenarios' ? [step.server] : [step.pair.a.server, step.pair.b.server];
 }
 
-async function fetchStats(url: string): Promise<unknown> {
-  try {
-    const res = await fetch(`${url}/stats`, { signal: AbortSignal.timeout(5000) });
-    return res.ok ? await res.json() : { status: res.status };
-  } catch (err) {
-    return { error: (err as Error).message };
-  }
-}
-
-export async function executeScenarios(
-  scenarios: Scenario[],
+export async function executePlan(
+  /** wrkPair: cross-check this pair with wrk too (run right after it, or alone). */
+  plan: { scenarios: Scenario[]; pairs: Pair[]; wrkPair?: Pair },
   specs: Map<ServerId, ServerSpec>,
   o: ExecuteOptions,
 ): Promise<ExecuteOutput> {
-  const out: ExecuteOutput = { scenarios: [], servers: [], wrk: [], notes: [] };
-  const total = scenarios.length;
-  let index = 0;
-  let wrkOk = o.wrk && (await wrkAvailable());
-  if (o.wrk && !wrkOk) out.notes.push('wrk cross-check skipped: wrk is not installed (Debian package wrk)');
-
-  for (const [serverId, group] of groupByServer(scenarios)) {
-    const spec = specs.get(serverId)!;
-    const skipAll = (status: 'skipped' | 'failed', reason: string): void => {
-      for (const s of group) {
-        index++;
-        out.scenarios.push({ ...pick(s), status, reason });
-      }
-      out.servers.push({ id: serverId, description: spec.description, status, reason });
-    };
-
-    const unavailable = spec.unavailable();
-    if (unavailable) {
-      o.log(`SKIP ${serverId}: ${unavailable}`);
-      skipAll('skipped', unavailable);
-      continue;
-    }
-    let server: RunningServer;
-    try {
-      server = await startServer(serverId, spec.prepare());
-    } catch (err) {
-      const skipped = err instanceof ServerSkipped;
-      const reason = (err as Error).message;
-      o.log(`${skipped ? 'SKIP' : 'FAILED'} ${serverId}: ${reason}`);
-      skipAll(skipped ? 'skipped' : 'failed', skipped ? reason : reason.split('\n')[0]!);
-      spec.cleanup();
-      continue;
-    }
-    o.log(`started ${serverId} (pid ${server.pid}) at ${server.url}`);
-    let restarts = 0;
-    let earlierPeakRssKb = 0;
-
-    for (const s of group) {
-      index++;
-      const label = `[${index}/${total}] ${scenarioLabel(s)}`;
-      if (server.exit) {
-        // A crash (or a signal from outside the harness) must show, but need not cost the
-        // rest of the run: note it with the server's last lines, restart it (at most twice).
-        const exit = `${serverId} (pid ${server.pid}) exited during the run (code ${server.exit.code}, signal ${server.exit.signal})`;
-        o.log(`${exit}; last lines:\n${server.logTail()}`);
-        out.notes.push(`${exit}; see the progress log for its last lines`);
-        earlierPeakRssKb = Math.max(earlierPeakRssKb, server.rss.peakKb);
-        let restarted: RunningServer | null = null;
-        if (restarts < 2) {
-          restarts++;
-          restarted = await startServer(serverId, spec.prepare()).catch((err: unknown) => {
-            o.log(`restart of ${serverId} failed: ${(err as Error).message}`);
-            return null;
-          });
-        }
-        if (!restarted) {
-          out.scenarios.push({ ...pick(s), status: 'failed', reason: exit });
-          o.log(`${label}: FAILED, ${exit}`);
-          continue;
-        }
-        server = restarted;
-        o.log(`restarted ${serverId} (pid ${server.pid}) at ${server.url}`);
-      }
-      const check = await preflight(server.url, s.request);
-      if (!check.ok) {
-        out.scenarios.push({ ...pick(s), status: 'failed', reason: `preflight: ${check.detail}` });
-        o.log(`${label}: FAILED preflight: ${check.detail}`);
-        continue;
-      }
-      try {
-        await runLoad({ url: server.url, request: s.request, connections: s.connections, durationS: o.warmupS });
-        const m = await runLoad({ url: server.url, request: s.request, connections: s.connections, durationS: o.durationS });
-        out.scenarios.push({ ...pick(s), status: 'ok', measurement: m });
-        o.log(
-          `${label}: ${int(m.requestsPerSecond)} req/s, p50 ${m.latencyMs.p50.toFixed(2)} ms, ` +
-            `p99 ${m.latencyMs.p99.toFixed(2)} ms, errors ${m.errors.total}` +
-            (m.errors.total ? ` (${describeErrors(m)})` : ''),
-        );
-      } catch (err) {
-        out.scenarios.push({ ...pick(s), status: 'failed', reason: (err as Error).message });
-        o.log(`${label}: FAILED ${(err as Error).message}`);
-        continue;
-      }
-      if (wrkOk && isWrkCheckScenario(s)) {
-        o.log(`${label}: wrk cross-check (${o.durationS} s autocannon + ${o.durationS} s wrk)`);
-        const w = await wrkCompare(server.url, s, o);
-        if (w.wrk === null && w.note?.startsWith('wrk failed')) wrkOk = false;
-        out.wrk.push(w);
-        o.log(
-          `  autocannon ${int(w.autocannon.requestsPerSecond)} req/s, wrk ${w.wrk ? int(w.wrk.requestsPerSecond) : '—'} req/s` +
-            (w.ratio ? ` (autocannon / wrk = ${w.ratio.toFixed(2)})` : '') +
-            (w.note ? `; ${w.note}` : ''),
-        );
-      }
-    }
-
-    const stats = spec.kind === 'vigil' && !server.exit ? await fetchStats(server.url) : undefined;
-    const stop = await server.stop();
-    spec.cleanup();
-    const peakRssMb = Math.max(stop.peakRssKb, earlierPeakRssKb) / 1024;
-    out.servers.push({
-      id: serverId,
-      description: spec.description,
-      status: 'ran',
-      peakRssMb,
-      exitCode: stop.exitCode,
-      signal: stop.signal,
-      stats,
-    });
-    const clean = stop.exitCode === 0 && !stop.killed;
-    o.log(
-      `stopped ${serverId}: peak RSS ${peakRssMb.toFixed(1)} MB, ` +
-        (clean ? 'exit 0' : `exit ${stop.exitCode ?? stop.signal}${stop.killed ? ' (killed after SIGTERM grace)' : ''}`),
-    );
-    if (!clean) out.notes.push(`${serverId} did not exit cleanly on SIGTERM (exit ${stop.exitCode ?? stop.signal}${stop.killed ? ', killed' : ''})`);
+  const out: ExecuteOutput = { scenarios: [], pairs: [], servers: [], wrk: [], notes: [] };
+  const steps: Step[] = [...groupByServer(plan.scenarios)].map(([server, scenarios]) => ({ kind: 'scenarios' as const, server, scenarios }));
+  for (const pair of plan.pairs) {
+    steps.push({ kind: 'pair', pair });
   }
+  const wrkPair = plan.wrkPair;
+  if (wrkPair) {
+    if (!(await wrkAvailable())) out.notes.push('wrk cross-check skipped: wrk is not installed (Debian package wrk)');
+    else steps.splice(steps.findIndex((s) => s.kind === 'pair' && s.pair === wrkPair) + 1 || steps.length, 0, { kind: 'wrk', pair: wrkPair });
+  }
+  // Each server stops right after the last step that uses it.
+  const lastUse = new Map<ServerId, number>();
+  steps.forEach((step, i) => serversOf(step).forEach((id) => lastUse.set(id, i)));
+
+  const pool = new ServerPool(specs, o.log);
+  const total = plan.scenarios.length + plan.pairs.length;
+  let index = 0;
+  try {
+    for (const [i, step] of steps.entries()) {
+      if (step.kind === 'scenarios') {
+        for (const s of step.scenarios) {
+          out.scenarios.push(await runScenario(s, pool, o, `[${++index}/${total}] ${scenarioLabel(s)}`));
+        }
+      } else if (step.kind === 'pair') {
+        const label = `[${++index}/${total}] pair ${step.pair.name}`;
+        o.log(`${label}: ${pairLabel(step.pair)}, ${o.rounds} rounds × ${o.roundS} s per side, interleaved`);
+        out.pairs.push(await measurePair(step.pair, pool, o, label));
+      } else {
+        o.log(`wrk cross-check: ${pairLabel(step.pair)}, autocannon and wrk interleaved, one body`);
+        const w = await measureWrkCheck(step.pair, pool, o);
+        out.wrk.push(...w.comparisons);
+        if (w.note) {
+          o.log(w.note);
+          out.notes.push(w.note);
+        }
+      }
+      for (const id of new Set(serversOf(step))) if (lastUse.get(id) === i) await pool.release(id);
+    }
+  } finally {
+    await pool.releaseAll();
+  }
+  out.servers = pool.runs;
+  out.notes.push(...pool.notes);
   return out;
+}
+
+async function runScenario(s: Scenario, pool: ServerPool, o: ExecuteOptions, label: string): Promise<ScenarioResult> {
+  const got = await pool.acquire(s.server);
+  if (!got.ok) return { ...pick(s), status: got.status, reason: got.reason };
+  const server = got.server;
+  const check = await preflight(server.url, s.request);
+  if (!check.ok) {
+    o.log(`${label}: FAILED preflight: ${check.detail}`);
+    return { ...pick(s), status: 'failed', reason: `preflight: ${check.detail}` };
+  }
+  try {
+    const warmupS = pool.warmupFor(server, s.server, o.warmupS);
+    await runLoad({ url: server.url, request: s.request, connections: s.connections, durationS: warmupS });
+    const m = await runLoad({ url: server.url, request: s.request, connections: s.connections, durationS: o.durationS });
+    o.log(
+      `${label}: ${int(m.requestsPerSecond)} req/s, p50 ${m.latencyMs.p50.toFixed(2)} ms, ` +
+        `p99 ${m.latencyMs.p99.toFixed(2)} ms, errors ${m.errors.total}` +
+        (m.errors.total ? ` (${describeErrors(m)})` : ''),
+    );
+    return { ...pick(s), status: 'ok', measurement: m };
+  } catch (err) {
+    o.log(`${label}: FAILED ${(err as Error).message}`);
+    return { ...pick(s), status: 'failed', reason: (err as Error).message };
+  }
 }
 
 function describeErrors(m: Measurement): string {

@@ -3,8 +3,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatOrtTable } from '../../native-bench/lib/ort-report.js';
-import { BASE_MODEL, COMPARE_CONNECTIONS } from '../scenarios.js';
-import type { RunResults, ScenarioResult, TargetResult } from './results.js';
+import { spread } from './paired.js';
+import type { PairResult, RunResults, ScenarioResult, TargetResult } from './results.js';
 import { findScenario } from './targets.js';
 
 type Align = 'l' | 'r';
@@ -40,22 +40,18 @@ function ratioTo(r: ScenarioResult, other: ScenarioResult | undefined): number |
   return a.requestsPerSecond / b.requestsPerSecond;
 }
 
-const SCENARIO_HEADER = ['scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', '×ceiling', '×fastify-ort', '×fastapi'];
-const SCENARIO_ALIGN: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
+const SCENARIO_HEADER = ['scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', '×ceiling'];
+const SCENARIO_ALIGN: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
 
 function scenarioRows(results: RunResults): string[][] {
   const all = results.scenarios;
-  const fastify = findScenario(all, 'peer-fastify', COMPARE_CONNECTIONS);
-  const fastapi = findScenario(all, 'peer-fastapi', COMPARE_CONNECTIONS);
   return all.map((r) => {
     if (r.status !== 'ok' || !r.measurement) {
       // The reason is listed once per server under "Not measured".
-      return [r.name, String(r.connections), r.status.toUpperCase(), '', '', '', '', '', '', ''];
+      return [r.name, String(r.connections), r.status.toUpperCase(), '', '', '', '', ''];
     }
     const x = r.measurement;
     const ceiling = r.key === 'ceiling' ? undefined : findScenario(all, 'ceiling', r.connections);
-    // Peer ratios: Vigil's breast-cancer rows at the peers' connection count.
-    const peerComparable = r.server.startsWith('vigil') && r.model === BASE_MODEL && r.connections === COMPARE_CONNECTIONS;
     return [
       r.name,
       String(r.connections),
@@ -65,10 +61,39 @@ function scenarioRows(results: RunResults): string[][] {
       ms(x.latencyMs.p999),
       int(x.errors.total),
       times(ratioTo(r, ceiling)),
-      peerComparable ? times(ratioTo(r, fastify)) : '',
-      peerComparable ? times(ratioTo(r, fastapi)) : '',
     ];
   });
+}
+
+const PAIR_HEADER = ['pair (A / B)', 'side', 'scenario', 'conns', 'req/s (median)', 'req/s per round', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', 'A/B req/s', 'per-round A/B'];
+const PAIR_ALIGN: Align[] = ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
+
+/** Two rows per pair (A, B); the ratio cells on the A row. */
+function pairRows(pairs: PairResult[]): string[][] {
+  const rows: string[][] = [];
+  for (const p of pairs) {
+    if (p.status !== 'ok' || !p.a || !p.b) {
+      rows.push([p.name, '', p.status.toUpperCase(), String(p.connections), '', '', '', '', '', '', '', '']);
+      continue;
+    }
+    for (const [side, x] of [['A', p.a], ['B', p.b]] as const) {
+      rows.push([
+        side === 'A' ? p.name : '',
+        side,
+        x.name,
+        String(p.connections),
+        int(x.medianRequestsPerSecond),
+        x.roundRequestsPerSecond.map((v) => (v / 1000).toFixed(1)).join(' '),
+        ms(x.latencyMs.p50),
+        ms(x.latencyMs.p99),
+        ms(x.latencyMs.p999),
+        int(x.errors),
+        side === 'A' ? times(p.ratio ?? null) : '',
+        side === 'A' ? spread(p.roundRatios ?? []) : '',
+      ]);
+    }
+  }
+  return rows;
 }
 
 /** One line per distinct (status, reason): which scenarios were skipped or failed, and why. */
@@ -78,6 +103,11 @@ function notMeasured(results: RunResults): string[] {
     if (r.status === 'ok') continue;
     const key = `${r.status.toUpperCase()}: ${r.reason ?? 'no reason recorded'}`;
     byReason.set(key, [...(byReason.get(key) ?? []), `${r.name} @${r.connections}`]);
+  }
+  for (const p of results.pairs) {
+    if (p.status === 'ok') continue;
+    const key = `${p.status.toUpperCase()}: ${p.reason ?? 'no reason recorded'}`;
+    byReason.set(key, [...(byReason.get(key) ?? []), `pair ${p.name} @${p.connections}`]);
   }
   return [...byReason].map(([reason, names]) =>
     names.length > 3 ? `${reason} (${names.length} scenarios: ${names.slice(0, 3).join(', ')}, …)` : `${reason} (${names.join(', ')})`,
@@ -102,7 +132,13 @@ const TARGET_ALIGN: Align[] = ['l', 'r', 'r', 'l', 'l'];
 function sections(results: RunResults, render: typeof renderText): { title: string; body: string }[] {
   const out: { title: string; body: string }[] = [];
   if (results.scenarios.length) {
-    out.push({ title: 'Scenarios', body: render(SCENARIO_HEADER, scenarioRows(results), SCENARIO_ALIGN) });
+    out.push({ title: 'Scenarios (one measurement each, in sequence)', body: render(SCENARIO_HEADER, scenarioRows(results), SCENARIO_ALIGN) });
+  }
+  if (results.pairs.length) {
+    out.push({
+      title: `Interleaved pairs (${results.rounds} rounds × ${results.roundS} s per side, A B | B A | …; req/s per round in thousands; latency pooled over the rounds)`,
+      body: render(PAIR_HEADER, pairRows(results.pairs), PAIR_ALIGN),
+    });
   }
   const unmeasured = notMeasured(results);
   if (unmeasured.length) out.push({ title: 'Not measured', body: unmeasured.map((n) => `- ${n}`).join('\n') });
@@ -136,7 +172,7 @@ function sections(results: RunResults, render: typeof renderText): { title: stri
   }
   if (results.wrk.length) {
     out.push({
-      title: 'autocannon vs wrk (same server, body and connections; both one thread)',
+      title: `autocannon vs wrk (same server, body and connections; both one thread; ${results.wrk[0]!.autocannon.rounds.length} interleaved rounds × ${results.wrk[0]!.durationS} s, medians)`,
       body: render(
         ['target', 'conns', 'autocannon req/s', 'wrk req/s', 'autocannon / wrk', 'autocannon p50/p99 ms', 'wrk p50/p99 ms', 'note'],
         results.wrk.map((w) => [
@@ -194,10 +230,11 @@ export function formatMarkdown(results: RunResults): string {
   const head = [
     `# Vigil bench — ${results.startedAt}`,
     '',
-    `- command: \`${results.command}\` (mode ${results.mode}; warm-up ${results.warmupS} s, measure ${results.durationS} s per scenario)`,
+    `- command: \`${results.command}\` (mode ${results.mode}; warm-up ${results.warmupS} s, measure ${results.durationS} s per scenario; pairs ${results.rounds} rounds × ${results.roundS} s per side, interleaved)`,
     `- machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB RAM, ${m.os}; Node ${m.node}${m.commit ? `; commit ${m.commit}` : ''}`,
     '- load generator (autocannon, one thread) and servers share these cores: compare ratios, not absolute numbers',
-    `- req/s counts 2xx responses only; errors = non-2xx + socket errors (incl. timeouts); ×X = req/s ÷ X's req/s at the same connection count (peers: @${COMPARE_CONNECTIONS})`,
+    '- req/s counts 2xx responses only; errors = non-2xx + socket errors (incl. timeouts)',
+    '- targets and comparisons come from the interleaved pairs (both servers up, short measurements alternating A B | B A | …, ratio of median req/s); the scenarios table measures each row once, in sequence, and its ×ceiling column drifts with the machine',
   ].join('\n');
   return (
     head +

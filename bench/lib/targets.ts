@@ -1,10 +1,11 @@
-// The issue's performance targets and the informational comparisons, each computed as a
-// ratio of two measurements taken in the same run.
-import { BASE_MODEL, COMPARE_CONNECTIONS, type ScenarioKey } from '../scenarios.js';
-import type { Measurement } from './autocannon-run.js';
-import type { Comparison, RunResults, ScenarioResult, TargetResult } from './results.js';
+// The issue's performance targets and the informational comparisons. Every ratio comes from
+// an interleaved pair (bench/lib/paired.ts): both sides measured in alternating rounds with
+// both servers up, ratio = median req/s A ÷ median req/s B (p99: pooled p99 A ÷ pooled p99 B).
+import { BASE_MODEL, COMPARE_CONNECTIONS, type PairKey, type ScenarioKey } from '../scenarios.js';
+import { spread } from './paired.js';
+import type { Comparison, PairResult, RunResults, ScenarioResult, TargetResult } from './results.js';
 
-type Input = Pick<RunResults, 'scenarios' | 'servers' | 'soak' | 'ort' | 'mode' | 'wrk'>;
+type Input = Pick<RunResults, 'scenarios' | 'pairs' | 'servers' | 'soak' | 'ort' | 'mode' | 'wrk'>;
 
 export function findScenario(
   results: ScenarioResult[],
@@ -17,34 +18,8 @@ export function findScenario(
   );
 }
 
-function m(results: ScenarioResult[], key: ScenarioKey, model?: string): Measurement | null {
-  return findScenario(results, key, COMPARE_CONNECTIONS, model)?.measurement ?? null;
-}
-
-function ratioTarget(
-  name: string,
-  comparator: '>=' | '<=',
-  threshold: number,
-  top: Measurement | null,
-  bottom: Measurement | null,
-  pick: (x: Measurement) => number,
-  what: string,
-): TargetResult {
-  if (!top || !bottom) {
-    return { name, comparator, threshold, unit: '×', measured: null, status: 'not measured', detail: `${what}: a side was not measured` };
-  }
-  const a = pick(top);
-  const b = pick(bottom);
-  const measured = b > 0 ? a / b : null;
-  return {
-    name,
-    comparator,
-    threshold,
-    unit: '×',
-    measured,
-    status: measured === null ? 'not measured' : verdict(measured, comparator, threshold),
-    detail: `${what}: ${fmt(a)} / ${fmt(b)}`,
-  };
+export function findPair(pairs: PairResult[], key: PairKey): PairResult | undefined {
+  return pairs.find((p) => p.key === key && p.connections === COMPARE_CONNECTIONS);
 }
 
 function verdict(value: number, comparator: '>=' | '<=', threshold: number): 'pass' | 'miss' {
@@ -55,21 +30,51 @@ function fmt(x: number): string {
   return x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2);
 }
 
-const rps = (x: Measurement): number => x.requestsPerSecond;
-const p99 = (x: Measurement): number => x.latencyMs.p99;
+/** The pair's ratio (req/s or p99) and how it was obtained, or why it is missing. */
+function pairRatio(pair: PairResult | undefined, what: 'req/s' | 'p99'): { value: number | null; detail: string } {
+  if (!pair) return { value: null, detail: 'pair not in this run' };
+  if (pair.status !== 'ok' || !pair.a || !pair.b) return { value: null, detail: `pair ${pair.status}: ${pair.reason ?? ''}`.trim() };
+  const n = `${pair.a.roundRequestsPerSecond.length} rounds × ${pair.roundS} s, interleaved`;
+  if (what === 'req/s') {
+    return {
+      value: pair.ratio ?? null,
+      detail: `median req/s ${fmt(pair.a.medianRequestsPerSecond)} / ${fmt(pair.b.medianRequestsPerSecond)}; per round ${spread(pair.roundRatios ?? [])} (${n})`,
+    };
+  }
+  return {
+    value: pair.p99Ratio ?? null,
+    detail: `pooled p99 ms ${fmt(pair.a.latencyMs.p99)} / ${fmt(pair.b.latencyMs.p99)}; per round ${spread(pair.roundP99Ratios ?? [])} (${n})`,
+  };
+}
+
+function ratioTarget(
+  name: string,
+  comparator: '>=' | '<=',
+  threshold: number,
+  pair: PairResult | undefined,
+  what: 'req/s' | 'p99',
+): TargetResult {
+  const { value, detail } = pairRatio(pair, what);
+  return {
+    name,
+    comparator,
+    threshold,
+    unit: '×',
+    measured: value,
+    status: value === null ? 'not measured' : verdict(value, comparator, threshold),
+    detail,
+  };
+}
 
 export function evaluateTargets(input: Input): TargetResult[] {
-  const s = input.scenarios;
-  const vigil = m(s, 'vigil-predict', BASE_MODEL);
-  const pinned = m(s, 'vigil-bc-v2', BASE_MODEL);
-  const ceiling = m(s, 'ceiling');
+  const p = input.pairs;
   const c = COMPARE_CONNECTIONS;
   const targets: TargetResult[] = [
-    ratioTarget(`/predict ${BASE_MODEL} @${c} vs uWS ceiling (req/s)`, '>=', 0.7, vigil, ceiling, rps, 'req/s vigil / ceiling'),
-    ratioTarget(`/predict ${BASE_MODEL} v2 @${c} vs Fastify + ORT inline`, '>=', 4, pinned, m(s, 'peer-fastify'), rps, 'req/s vigil / fastify-ort'),
-    ratioTarget(`/predict ${BASE_MODEL} v2 @${c} vs FastAPI + scikit-learn`, '>=', 40, pinned, m(s, 'peer-fastapi'), rps, 'req/s vigil / fastapi-sklearn'),
-    ratioTarget(`digits batching on vs off @${c} (req/s)`, '>=', 3, m(s, 'vigil-predict', 'digits'), m(s, 'batching-off', 'digits'), rps, 'req/s on / off'),
-    ratioTarget(`p99 /predict ${BASE_MODEL} @${c} vs uWS ceiling p99`, '<=', 3, vigil, ceiling, p99, 'p99 ms vigil / ceiling'),
+    ratioTarget(`/predict ${BASE_MODEL} @${c} vs uWS ceiling (req/s)`, '>=', 0.7, findPair(p, 'ceiling'), 'req/s'),
+    ratioTarget(`/predict ${BASE_MODEL} v2 @${c} vs Fastify + ORT inline`, '>=', 4, findPair(p, 'peer-fastify'), 'req/s'),
+    ratioTarget(`/predict ${BASE_MODEL} v2 @${c} vs FastAPI + scikit-learn`, '>=', 40, findPair(p, 'peer-fastapi'), 'req/s'),
+    ratioTarget(`digits batching on vs off @${c} (req/s)`, '>=', 3, findPair(p, 'batching'), 'req/s'),
+    ratioTarget(`p99 /predict ${BASE_MODEL} @${c} vs uWS ceiling p99`, '<=', 3, findPair(p, 'ceiling'), 'p99'),
   ];
 
   const vigilRss = input.servers.filter((r) => r.id.startsWith('vigil') && r.peakRssMb !== undefined);
@@ -101,23 +106,26 @@ export function evaluateTargets(input: Input): TargetResult[] {
 
 export function compare(input: Input): Comparison[] {
   const s = input.scenarios;
+  const p = input.pairs;
   const out: Comparison[] = [];
-  const ratio = (name: string, a: Measurement | null, b: Measurement | null, detail: string): void => {
-    out.push({ name, value: a && b && b.requestsPerSecond > 0 ? a.requestsPerSecond / b.requestsPerSecond : null, detail });
+  const fromPair = (name: string, key: PairKey, note: string): void => {
+    const { value, detail } = pairRatio(findPair(p, key), 'req/s');
+    out.push({ name, value, detail: `${note}; ${detail}` });
   };
-  const base = m(s, 'vigil-predict', BASE_MODEL);
-  ratio('monitoring on / off (req/s)', base, m(s, 'monitoring-off'), `${BASE_MODEL} @${COMPARE_CONNECTIONS}: 1.00 = monitoring is free`);
-  ratio('shadow on / off (req/s)', m(s, 'shadow-on'), base, `${BASE_MODEL} @${COMPARE_CONNECTIONS}, v2 shadowing 100 % vs the bundled split without shadow`);
-  ratio('v2 infer / predict (req/s)', m(s, 'vigil-v2', BASE_MODEL), base, `${BASE_MODEL} @${COMPARE_CONNECTIONS}`);
+  const at = `${BASE_MODEL} @${COMPARE_CONNECTIONS}`;
+  fromPair('monitoring on / off (req/s)', 'monitoring', `${at}, 1.00 = monitoring is free`);
+  fromPair('shadow on / off (req/s)', 'shadow', `${at}, v2 shadowing 100 % vs the bundled config`);
+  fromPair('v2 infer / predict (req/s)', 'v2-infer', `${at}, same server`);
 
   // The headline ratio again, both sides measured by wrk (see the autocannon vs wrk table).
   const wrkCeiling = input.wrk.find((w) => w.target.includes('ceiling'))?.wrk;
   const wrkVigil = input.wrk.find((w) => !w.target.includes('ceiling'))?.wrk;
   if (wrkCeiling || wrkVigil) {
+    const rounds = wrkCeiling && wrkVigil ? wrkVigil.rounds.map((v, i) => v / wrkCeiling.rounds[i]!) : [];
     out.push({
       name: `/predict ${BASE_MODEL} @${COMPARE_CONNECTIONS} vs uWS ceiling, measured by wrk`,
       value: wrkCeiling && wrkVigil && wrkCeiling.requestsPerSecond > 0 ? wrkVigil.requestsPerSecond / wrkCeiling.requestsPerSecond : null,
-      detail: 'wrk (C) can load the ceiling harder than one autocannon thread can',
+      detail: `wrk (C) can load the ceiling harder than one autocannon thread can; median req/s, per round ${spread(rounds)} (interleaved, one body)`,
     });
   }
 
@@ -125,22 +133,24 @@ export function compare(input: Input): Comparison[] {
   const ort = input.ort?.results ?? [];
   const ortRows = (model: string, version: string, batch: number): number | null =>
     ort.find((r) => r.model === model && r.version === version && r.batch === batch)?.rowsPerSecond ?? null;
-  const pairs: { scenario: Measurement | null; model: string; version: string; label: string }[] = [
-    { scenario: m(s, 'vigil-bc-v2'), model: BASE_MODEL, version: '2', label: `${BASE_MODEL} v2 (pinned)` },
+  // (Not interleaved: the ORT ceiling runs in its own process before the scenarios.)
+  const pinned = [findPair(p, 'peer-fastify'), findPair(p, 'peer-fastapi')].find((x) => x?.status === 'ok')?.a;
+  const served: { rps: number | null; model: string; version: string; label: string }[] = [
+    { rps: pinned?.medianRequestsPerSecond ?? null, model: BASE_MODEL, version: '2', label: `${BASE_MODEL} v2 (pinned)` },
   ];
   for (const r of s) {
     if (r.key === 'vigil-predict' && r.connections === COMPARE_CONNECTIONS && r.model !== BASE_MODEL && r.measurement) {
       const versions = ort.filter((o) => o.model === r.model).map((o) => o.version);
       const latest = versions.sort((a, b) => Number(a) - Number(b)).at(-1);
-      if (latest) pairs.push({ scenario: r.measurement, model: r.model, version: latest, label: `${r.model} v${latest}` });
+      if (latest) served.push({ rps: r.measurement.requestsPerSecond, model: r.model, version: latest, label: `${r.model} v${latest}` });
     }
   }
-  for (const p of pairs) {
+  for (const x of served) {
     for (const batch of [1, 128]) {
-      const rows = ortRows(p.model, p.version, batch);
+      const rows = ortRows(x.model, x.version, batch);
       out.push({
-        name: `${p.label} @${COMPARE_CONNECTIONS} / raw ORT batch ${batch} (rows/s)`,
-        value: p.scenario && rows ? p.scenario.requestsPerSecond / rows : null,
+        name: `${x.label} @${COMPARE_CONNECTIONS} / raw ORT batch ${batch} (rows/s)`,
+        value: x.rps && rows ? x.rps / rows : null,
         detail: rows ? `ORT ${Math.round(rows).toLocaleString('en-US')} rows/s on one thread` : 'ORT ceiling not measured',
       });
     }
