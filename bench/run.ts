@@ -70,7 +70,10 @@ async function main(): Promise<void> {
       log,
     });
     const spec = specs.get('vigil')!;
-    results.servers.push({ id: spec.id, description: spec.description, status: 'ran', peakRssMb: results.soak.peakRssMb });
+    results.servers.push({
+      id: spec.id, description: spec.description, status: 'ran', peakRssMb: results.soak.peakRssMb,
+      exitCode: results.soak.exitCode, signal: results.soak.signal,
+    });
   } else {
     const plan = planScenarios(opts.mode, opts.modelsDir, opts.only);
     for (const s of plan.skipped) {

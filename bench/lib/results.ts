@@ -104,6 +104,9 @@ export interface SoakResult {
   rssAtEndMb: number;
   growthPercent: number;
   peakRssMb: number;
+  /** How the server ended after SIGTERM. */
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 export interface TargetResult {

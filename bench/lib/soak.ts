@@ -71,6 +71,8 @@ export async function runSoak(spec: ServerSpec, o: SoakOptions): Promise<SoakRes
       rssAtEndMb: end.rssKb / 1024,
       growthPercent: ((end.rssKb - mid.rssKb) / mid.rssKb) * 100,
       peakRssMb: stop.peakRssKb / 1024,
+      exitCode: stop.exitCode,
+      signal: stop.signal,
     };
   } finally {
     if (!server.exit) await server.stop();
