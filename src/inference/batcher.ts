@@ -90,6 +90,7 @@ export class BatchScheduler {
   private readonly shadow: VersionQueue[] = [];
   private cursor = 0;
   private inflight = 0;
+  private shadowInflight = 0;
   private pumpScheduled = false;
   private delayTimer: NodeJS.Timeout | undefined;
   private readonly sweeper: NodeJS.Timeout;
@@ -195,10 +196,14 @@ export class BatchScheduler {
     }
   }
 
-  /** Live queues round-robin; shadow work only when no live work is waiting. */
+  /**
+   * Live queues round-robin; shadow work only when no live work is waiting, and never in every
+   * slot at once, so a live batch arriving next always finds one free.
+   */
   private nextReadyQueue(): VersionQueue | undefined {
     let earliestWait = Infinity;
-    for (const list of [this.live, this.shadow]) {
+    const shadowAllowed = this.shadowInflight < Math.max(1, this.maxInflight - 1);
+    for (const list of shadowAllowed ? [this.live, this.shadow] : [this.live]) {
       for (let i = 0; i < list.length; i++) {
         const queue = list[(this.cursor + i) % list.length]!;
         if (queue.jobs.length === 0) continue;
@@ -262,12 +267,15 @@ export class BatchScheduler {
   }
 
   private async execute(queue: VersionQueue, inputs: WireTensor[]): Promise<WireTensor[]> {
+    const shadow = queue.role === 'shadow';
     this.inflight++;
+    if (shadow) this.shadowInflight++;
     queue.inflight++;
     try {
       return await this.executor.run(queue.target.key, queue.target.path, inputs);
     } finally {
       this.inflight--;
+      if (shadow) this.shadowInflight--;
       queue.inflight--;
       queue.notifyIfIdle();
       this.schedulePump();
