@@ -1,7 +1,7 @@
 // The bench harness: ceilings, Vigil and peers side by side in one run, one table.
 //
 //   node dist/bench/run.js            full run (~15 min)
-//   node dist/bench/run.js --quick    ~4 minutes
+//   node dist/bench/run.js --quick    under 2 minutes
 //   node dist/bench/run.js --help     every option
 //
 // Writes bench/results/<timestamp>.json and .md. See bench/README.md.

@@ -105,7 +105,8 @@ export function planScenarios(mode: Mode, modelsDir: string, only?: string): Sce
   add('ceiling', 'ceiling', 'uws-echo /predict (ceiling)', BASE_MODEL, basePredict, grid);
   for (const model of models) {
     add('vigil-predict', 'vigil', `vigil /predict ${model}`, model, predictRequest(modelsDir, model), grid);
-    add('vigil-v2', 'vigil', `vigil v2 infer ${model}`, model, v2InferRequest(modelsDir, model), grid);
+    // Quick mode keeps under two minutes: v2 infer is measured in full runs only.
+    if (mode === 'full') add('vigil-v2', 'vigil', `vigil v2 infer ${model}`, model, v2InferRequest(modelsDir, model), grid);
   }
 
   const side = (name: string, server: ServerId, model: string, request: LoadRequest | null): PairSide | string =>
@@ -122,7 +123,7 @@ export function planScenarios(mode: Mode, modelsDir: string, only?: string): Sce
   const vigilPinned = side(`vigil /predict ${BASE_MODEL} v2 (pinned)`, 'vigil', BASE_MODEL, pinnedV2);
   // Pairs sharing a server are adjacent, so each extra server lives for one pair only.
   pair('ceiling', 'vigil / uWS ceiling', vigilBase, side('uws-echo /predict (ceiling)', 'ceiling', BASE_MODEL, basePredict));
-  pair('v2-infer', 'v2 infer / /predict', side(`vigil v2 infer ${BASE_MODEL}`, 'vigil', BASE_MODEL, v2InferRequest(modelsDir, BASE_MODEL)), vigilBase);
+  if (mode === 'full') pair('v2-infer', 'v2 infer / /predict', side(`vigil v2 infer ${BASE_MODEL}`, 'vigil', BASE_MODEL, v2InferRequest(modelsDir, BASE_MODEL)), vigilBase);
   pair('monitoring', 'monitoring on / off', vigilBase, side(`vigil /predict ${BASE_MODEL} --no-monitoring`, 'vigil-no-monitoring', BASE_MODEL, basePredict));
   pair('shadow', 'shadow on / off', side(`vigil /predict ${BASE_MODEL} shadow v2 100 %`, 'vigil-shadow-on', BASE_MODEL, basePredict), vigilBase);
   if (models.includes('digits')) {

@@ -25,7 +25,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: node dist/bench/run.js [options]
-  --quick               every model @64 only, 2 s warm-up + 5 s measure; pairs 3 rounds x 3 s (~4 minutes)
+  --quick               every model's /predict @64 only, 1 s warm-up + 3 s measure; pairs 2 rounds x 2 s (< 2 minutes)
   (default)             full: every model at 1/16/64/256 connections, 3 s + 10 s each;
                         pairs 5 rounds x 5 s; wrk check (~15 minutes)
   --only SUBSTRING      only scenarios whose "name @connections" or server id contains SUBSTRING
@@ -34,8 +34,8 @@ export const USAGE = `usage: node dist/bench/run.js [options]
   --soak-seconds N      soak length (default 120)
   --warmup S            warm-up seconds per scenario and per side of a pair
   --duration S          measured seconds per scenario (the scenarios table)
-  --rounds N            interleaved rounds per pair (quick 3, full 5)
-  --round S             measured seconds per side and round of a pair (quick 3, full 5)
+  --rounds N            interleaved rounds per pair (quick 2, full 5)
+  --round S             measured seconds per side and round of a pair (quick 2, full 5)
   --models DIR          models directory (default: the repository's models/)
   --vigil-args "ARGS"   extra flags for every Vigil server, e.g. "--workers 2"
   --no-ort              skip the raw ONNX Runtime ceiling
@@ -85,10 +85,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     only: values.only,
     modelsDir: resolve(values.models ?? DEFAULT_MODELS),
     resultsDir: resolve(values.results ?? RESULTS_DIR),
-    warmupS: num('warmup', values.warmup, mode === 'quick' ? 2 : 3),
-    durationS: num('duration', values.duration, mode === 'quick' ? 5 : 10),
-    rounds: Math.round(num('rounds', values.rounds, mode === 'quick' ? 3 : 5)),
-    roundS: num('round', values.round, mode === 'quick' ? 3 : 5),
+    warmupS: num('warmup', values.warmup, mode === 'quick' ? 1 : 3),
+    durationS: num('duration', values.duration, mode === 'quick' ? 3 : 10),
+    rounds: Math.round(num('rounds', values.rounds, mode === 'quick' ? 2 : 5)),
+    roundS: num('round', values.round, mode === 'quick' ? 2 : 5),
     ort: !values['no-ort'] && !values['wrk-check'] && !values.soak,
     vigilArgs: values['vigil-args'].split(/\s+/).filter(Boolean),
   };
