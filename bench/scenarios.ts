@@ -124,8 +124,9 @@ export function planScenarios(mode: Mode, modelsDir: string, only?: string): Sce
   // Pairs sharing a server are adjacent, so each extra server lives for one pair only.
   pair('ceiling', 'vigil / uWS ceiling', vigilBase, side('uws-echo /predict (ceiling)', 'ceiling', BASE_MODEL, basePredict));
   if (mode === 'full') pair('v2-infer', 'v2 infer / /predict', side(`vigil v2 infer ${BASE_MODEL}`, 'vigil', BASE_MODEL, v2InferRequest(modelsDir, BASE_MODEL)), vigilBase);
-  pair('monitoring', 'monitoring on / off', vigilBase, side(`vigil /predict ${BASE_MODEL} --no-monitoring`, 'vigil-no-monitoring', BASE_MODEL, basePredict));
-  pair('shadow', 'shadow on / off', side(`vigil /predict ${BASE_MODEL} shadow v2 100 %`, 'vigil-shadow-on', BASE_MODEL, basePredict), vigilBase);
+  const baseline = side(`vigil /predict ${BASE_MODEL}`, 'vigil-baseline', BASE_MODEL, basePredict);
+  pair('monitoring', 'monitoring on / off', baseline, side(`vigil /predict ${BASE_MODEL} --no-monitoring`, 'vigil-no-monitoring', BASE_MODEL, basePredict));
+  pair('shadow', 'shadow on / off', side(`vigil /predict ${BASE_MODEL} shadow v2 100 %`, 'vigil-shadow-on', BASE_MODEL, basePredict), baseline);
   if (models.includes('digits')) {
     const digits = predictRequest(modelsDir, 'digits');
     pair('batching', 'digits batching on / off', side('vigil /predict digits', 'vigil', 'digits', digits), side('vigil /predict digits --batching off', 'vigil-batching-off', 'digits', digits));

@@ -10,6 +10,7 @@ import type { ServerCommand } from './spawn-server.js';
 export type ServerId =
   | 'ceiling'
   | 'vigil'
+  | 'vigil-baseline'
   | 'vigil-batching-off'
   | 'vigil-no-monitoring'
   | 'vigil-shadow-on'
@@ -96,6 +97,10 @@ export function serverSpecs(ctx: ServerContext): Map<ServerId, ServerSpec> {
       cleanup: () => {},
     },
     vigil(ctx, 'vigil', 'Vigil, bundled models, default settings', []),
+    // A second default server for the on/off pairs: the server that ran every model's scenarios
+    // has seen more code paths (polymorphic call sites) than a fresh server that only ever sees
+    // breast-cancer, which would bias such a pair against it.
+    vigil(ctx, 'vigil-baseline', 'Vigil, default settings, serving only the on/off pairs (same traffic history as their other side)', []),
     vigil(ctx, 'vigil-batching-off', 'Vigil with --batching off (one request per inference task)', ['--batching', 'off']),
     vigil(ctx, 'vigil-no-monitoring', 'Vigil with --no-monitoring (no drift, latency or metrics updates)', [
       '--no-monitoring',
