@@ -75,7 +75,7 @@ export class DataPlane {
     const { version, rows } = call;
     const model = version.model;
     const monitor = version.monitor;
-    const shadow = this.shadowFor(model, version);
+    const shadow = this.shadowFor(model, version, rows);
     const shadowInputs = shadow ? call.inputs.map(cloneTensor) : null;
     if (this.monitoring && call.features) monitor.observeInputs('live', call.features.data, call.features.width, rows);
     let outputs: WireTensor[];
@@ -120,11 +120,17 @@ export class DataPlane {
     if (role === 'live' && versionsFault) version.model.guard?.record(version.version, { ok: false, latencyMicros: 0 });
   }
 
-  private shadowFor(model: ServedModel, live: ServedVersion): ServedVersion | null {
+  private shadowFor(model: ServedModel, live: ServedVersion, rows: number): ServedVersion | null {
     const sampler = model.shadow();
     if (!sampler || !sampler.shouldMirror()) return null;
     const target = model.versions.get(model.traffic!.get().shadow!.version);
     if (!target || target === live || target.draining) return null;
+    // Drop (counted) before copying anything when the shadow queue is full: under overload the
+    // live path must not pay for mirrors that would be thrown away.
+    if (!this.scheduler.hasRoom(target.target, rows, 'shadow')) {
+      this.metrics.shadowDropped.labels(model.name, target.version, 'queue_full').inc();
+      return null;
+    }
     return target;
   }
 

@@ -107,9 +107,15 @@ export class BatchScheduler {
     this.sweeper.unref();
   }
 
+  /** Whether `rows` more rows would be admitted to the version's queue right now. */
+  hasRoom(target: BatchTarget, rows: number, role: Role = 'live'): boolean {
+    const queue = this.queueFor(target, role);
+    return queue.rows === 0 || queue.rows + rows <= target.maxQueueRows;
+  }
+
   submit(target: BatchTarget, job: InferenceJob, role: Role = 'live'): Promise<WireTensor[]> {
     const queue = this.queueFor(target, role);
-    if (queue.rows > 0 && queue.rows + job.rows > target.maxQueueRows) {
+    if (!this.hasRoom(target, job.rows, role)) {
       this.observer.onQueueFull?.(target, role);
       return Promise.reject(queueFull(`${target.key} (${role})`, target.maxQueueRows));
     }

@@ -28,8 +28,8 @@ export class Metrics {
   readonly latency: FastHistogram;
   readonly batchSize: FastHistogram;
   readonly httpRequests: FastCounter;
+  readonly shadowDropped: FastCounter;
   // Rare events: prom-client's own types.
-  readonly shadowDropped: client.Counter<'model' | 'version' | 'reason'>;
   readonly guardrailRollbacks: client.Counter<'model' | 'version' | 'reason'>;
   readonly driftAlerts: client.Counter<'model' | 'version' | 'role' | 'column'>;
   private source: ScrapeSource | null = null;
@@ -64,9 +64,9 @@ export class Metrics {
       name: 'http_requests_total', help: 'HTTP requests answered, by route pattern and status.',
       labelNames: ['route', 'status'], registry,
     });
-    this.shadowDropped = new client.Counter({
+    this.shadowDropped = new FastCounter({
       name: 'shadow_requests_dropped_total', help: 'Mirrored requests dropped rather than delay live traffic.',
-      labelNames: ['model', 'version', 'reason'], registers,
+      labelNames: ['model', 'version', 'reason'], registry,
     });
     this.guardrailRollbacks = new client.Counter({
       name: 'guardrail_rollbacks_total', help: 'Canary versions whose weight a guardrail set to 0.',
