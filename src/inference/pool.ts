@@ -81,10 +81,6 @@ export class InferencePool {
     }
   }
 
-  get queueSize(): number {
-    return this.piscina.queueSize;
-  }
-
   async close(): Promise<void> {
     this.control.close();
     await this.piscina.close();

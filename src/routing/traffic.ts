@@ -184,14 +184,6 @@ export function rolesOf(policy: TrafficPolicy): { primary: string; canaries: str
   return { primary, canaries: live.filter((v) => v !== primary) };
 }
 
-export function policiesEqual(a: TrafficPolicy, b: TrafficPolicy): boolean {
-  const ka = Object.keys(a.weights).filter((k) => a.weights[k]! > 0);
-  const kb = Object.keys(b.weights).filter((k) => b.weights[k]! > 0);
-  if (ka.length !== kb.length || ka.some((k) => a.weights[k] !== b.weights[k])) return false;
-  if (a.shadow === null || b.shadow === null) return a.shadow === b.shadow;
-  return a.shadow.version === b.shadow.version && a.shadow.percent === b.shadow.percent;
-}
-
 /**
  * Current policy of one model plus a bounded history for rollback. Every change (set, promote,
  * setWeight) pushes the previous policy; rollback pops it. The splitter for the current
