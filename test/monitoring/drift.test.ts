@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+import { rng } from '../helpers/random.js';
   DriftWindow,
   RECOVERY_FACTOR,
   batchKs,
@@ -7,18 +8,6 @@ import {
   parseReference,
   type ReferenceColumn,
 } from '../../src/monitoring/drift.js';
-
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random column: 0..12 distinct edges (2-decimal grid so values hit edges exactly), some zero proportions. */
 function randomColumn(r: () => number, name: string): ReferenceColumn {
