@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-import { rng } from '../helpers/random.js';
   DriftWindow,
   RECOVERY_FACTOR,
   batchKs,
@@ -8,6 +7,7 @@ import { rng } from '../helpers/random.js';
   parseReference,
   type ReferenceColumn,
 } from '../../src/monitoring/drift.js';
+import { rng } from '../helpers/random.js';
 
 /** Random column: 0..12 distinct edges (2-decimal grid so values hit edges exactly), some zero proportions. */
 function randomColumn(r: () => number, name: string): ReferenceColumn {
