@@ -96,7 +96,7 @@ export class DataPlane {
     if (this.predictionLog?.sample()) {
       this.predictionLog.write({
         request_id: call.requestId, model: model.name, version: version.version, role: 'live',
-        features: call.logFeatures?.(), outputs: version.reader.predictions(outputs, rows), latency_ms: micros / 1000,
+        features: call.logFeatures?.(), outputs: version.reader.predictions(outputs, rows, columns), latency_ms: micros / 1000,
       });
     }
     if (shadow && shadowInputs) {

@@ -61,7 +61,7 @@ export function mountPredict(router: Router, context: PredictContext): void {
         model: model.name,
         version: version.version,
         request_id: exchange.requestId,
-        predictions: version.reader.predictions(result.outputs, rows),
+        predictions: version.reader.predictions(result.outputs, rows, result.columns),
       }, { 'x-model-version': version.version });
     },
   });

@@ -69,8 +69,8 @@ export class PredictionReader {
     return { label: labels, probability: confidence };
   }
 
-  /** One JSON-ready prediction per row, as /predict answers. */
-  predictions(outputs: readonly WireTensor[], rows: number): Prediction[] {
+  /** One JSON-ready prediction per row, as /predict answers (pass `columns` if already read). */
+  predictions(outputs: readonly WireTensor[], rows: number, columns = this.columns(outputs, rows)): Prediction[] {
     const result = new Array<Prediction>(rows);
     if (this.task === 'raw') {
       const perRow = outputs.map((o) => ({ name: o.name, values: toJsonArray(o.type, o.data), stride: o.data.length / rows }));
@@ -83,7 +83,6 @@ export class PredictionReader {
       }
       return result;
     }
-    const columns = this.columns(outputs, rows);
     if (this.task === 'regression') {
       for (let r = 0; r < rows; r++) result[r] = { value: columns.value![r] };
       return result;
