@@ -3,7 +3,7 @@
 // HTTP query API, `promtool check metrics`, and a temp copy of the bundled models with an edited
 // config.json (so tests can enable shadow traffic etc. without touching models/).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,24 +31,6 @@ export function promtoolCheckMetrics(exposition: string): { status: number | nul
   const result = spawnSync(PROMTOOL, ['check', 'metrics'], { input: exposition, encoding: 'utf8', timeout: 30_000 });
   if (result.error) throw result.error;
   return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}`.trim() };
-}
-
-/**
- * Copies the given models of `source` into a fresh temp directory, passing each config.json
- * through `edit` (models without an edit are copied untouched). Returns the dir and a cleanup.
- */
-export function tempModels(source: string, models: string[], edit: Record<string, (config: any) => any> = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-models-'));
-  for (const model of models) {
-    cpSync(join(source, model), join(dir, model), { recursive: true });
-    const change = edit[model];
-    if (change) {
-      const file = join(dir, model, 'config.json');
-      const config = JSON.parse(readFileSync(file, 'utf8'));
-      writeFileSync(file, `${JSON.stringify(change(config) ?? config, null, 2)}\n`);
-    }
-  }
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 export interface RunningPrometheus {

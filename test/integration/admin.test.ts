@@ -1,10 +1,9 @@
 // The admin API (/admin, bearer token from VIGIL_ADMIN_TOKEN) through a real server on a temp
 // copy of the bundled breast-cancer model (traffic 90/10, no shadow).
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS, readResponse, startServer, type RunningServer } from '../helpers/server.js';
+import { tempModels } from '../helpers/models.js';
 
 const MODEL = 'breast-cancer';
 const TOKEN = 'admin-test-token-0123456789';
@@ -26,8 +25,7 @@ const getTraffic = () => call('GET', `/admin/models/${MODEL}/traffic`);
 const putTraffic = (body: unknown) => call('PUT', `/admin/models/${MODEL}/traffic`, body);
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'vigil-admin-'));
-  cpSync(join(BUNDLED_MODELS, MODEL), join(dir, MODEL), { recursive: true });
+  ({ dir } = tempModels(BUNDLED_MODELS, [MODEL]));
 });
 
 afterAll(() => {

@@ -2,11 +2,11 @@
 // /predict while the admin API changes weights, loads version 3 (created at run time by copying
 // version 2's folder), routes traffic to it, moves the weights off version 2 and unloads it.
 // Not one request may fail, and requests pinned to version 3 succeed.
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS, readResponse, startServer, type RunningServer } from '../helpers/server.js';
+import { tempModels } from '../helpers/models.js';
 
 const MODEL = 'breast-cancer';
 const TOKEN = 'hot-reload-test-token';
@@ -28,8 +28,7 @@ async function admin(method: string, path: string, body?: unknown) {
 interface Sample { status: number; version: string | null; pinned: boolean; startedAt: number; label?: number; row: number; error?: string }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'vigil-hot-reload-'));
-  cpSync(join(BUNDLED_MODELS, MODEL), join(dir, MODEL), { recursive: true });
+  ({ dir } = tempModels(BUNDLED_MODELS, [MODEL]));
   server = await startServer({ args: ['--models', dir, '--log-level', 'info'], env: { VIGIL_ADMIN_TOKEN: TOKEN } });
 });
 

@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS, getJson, postJson, startServer, type RunningServer } from '../helpers/server.js';
-import { pollUntil, promtoolCheckMetrics, startPrometheus, tempModels, type RunningPrometheus } from '../helpers/prometheus.js';
+import { tempModels } from '../helpers/models.js';
+import { pollUntil, promtoolCheckMetrics, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
 
 interface Heldout { feature_names: string[]; rows: number[][] }
 

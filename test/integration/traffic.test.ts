@@ -4,11 +4,11 @@
 // Numbers: with 10,000 unkeyed requests the version-2 share has a standard deviation of
 // sqrt(0.1 * 0.9 / 10000) = 0.3 points, so the ±1.5-point band is five sigmas. With 1,000 keys
 // the 90/10 → 70/30 move (expected 20 % of keys, sd 1.3 points) must land in 15–25 %.
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS, readResponse, startServer, type RunningServer } from '../helpers/server.js';
+import { tempModels } from '../helpers/models.js';
 
 const TOKEN = 'traffic-test-token';
 const MODEL = 'breast-cancer';
@@ -45,8 +45,7 @@ async function setTraffic(weights: Record<string, number>, shadow: unknown = nul
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'vigil-traffic-'));
-  cpSync(join(BUNDLED_MODELS, MODEL), join(dir, MODEL), { recursive: true });
+  ({ dir } = tempModels(BUNDLED_MODELS, [MODEL]));
   server = await startServer({ args: ['--models', dir, '--log-level', 'info'], env: { VIGIL_ADMIN_TOKEN: TOKEN } });
 });
 

@@ -1,10 +1,10 @@
 // --watch: a version folder that appears in the repository is loaded into every worker and can
 // be pinned, but takes no routed traffic until the weights say so.
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS, postJson, startServer, type RunningServer } from '../helpers/server.js';
+import { tempModels } from '../helpers/models.js';
 
 const MODEL = 'breast-cancer';
 const heldout = JSON.parse(readFileSync(join(BUNDLED_MODELS, MODEL, '2', 'heldout.json'), 'utf8')) as { rows: number[][]; expected: { label: number }[] };
@@ -13,8 +13,7 @@ let dir: string;
 let server: RunningServer;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'vigil-watch-'));
-  cpSync(join(BUNDLED_MODELS, MODEL), join(dir, MODEL), { recursive: true });
+  ({ dir } = tempModels(BUNDLED_MODELS, [MODEL]));
   rmSync(join(dir, MODEL, '2'), { recursive: true });
   server = await startServer({ args: ['--models', dir, '--watch'] });
 });
