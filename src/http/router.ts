@@ -2,7 +2,7 @@
 // Allow, any unknown path 404. Handlers get an Exchange and the URL parameters, and every
 // thrown or rejected error becomes a clear JSON answer instead of a crash.
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { methodNotAllowed, notFound } from '../errors.js';
+import { badRequest, methodNotAllowed, notFound } from '../errors.js';
 import { Exchange } from './exchange.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -59,13 +59,22 @@ export class Router {
       exchange.sendJson(503, { error: 'server is shutting down; retry on another instance' }, { 'Retry-After': '1' }, true);
       return;
     }
-    const params: string[] = [];
-    for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
     try {
+      const params: string[] = [];
+      for (let i = 0; i < paramCount; i++) params.push(decodePathParameter(req.getParameter(i) ?? ''));
       const result = handler(exchange, params);
       if (result) result.catch((error: unknown) => exchange.sendError(error, this.context.logError));
     } catch (error) {
       exchange.sendError(error, this.context.logError);
     }
+  }
+}
+
+/** A path segment as the client meant it; a malformed %-escape is the client's mistake (400). */
+function decodePathParameter(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badRequest(`malformed percent-escape in the URL path segment '${raw}'`);
   }
 }

@@ -150,6 +150,19 @@ describe('routing errors', () => {
     expectError(await getJson(`${server.url}/v2/models/diabetes/versions/9/ready`), 404, "'9'");
   });
 
+  it.each([
+    '/v2/models/%/ready', '/v2/models/%zz', '/v2/models/diabetes/versions/%E0%A4%A/ready',
+    '/v2/models/%/infer', '/admin/models/%/traffic',
+  ])('a malformed percent-escape in %s → 400, and the process lives', async (path) => {
+    const method = path.endsWith('/infer') ? 'POST' : 'GET';
+    const answer = await readResponse(await fetch(`${server.url}${path}`, {
+      method, ...(method === 'POST' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}),
+    }));
+    expectError(answer, 400, 'percent-escape');
+    expect(server.child.exitCode).toBeNull();
+    expect((await getJson(`${server.url}/v2/health/live`)).status).toBe(200);
+  });
+
   it('unknown route → 404 naming the path', async () => {
     expectError(await getJson(`${server.url}/no/such/route`), 404, '/no/such/route');
     expectError(await postJson(`${server.url}/v2/models/diabetes/explain`, {}), 404, '/v2/models/diabetes/explain');
