@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
-import { DataPlane } from './data-plane.js';
+import { DataPlane } from './serving/data-plane.js';
 import { BatchScheduler } from './inference/batcher.js';
 import { InferencePool } from './inference/pool.js';
 import { loadUws, UwsFallbackError, type LoadedUws } from './http/uws.js';
@@ -18,10 +18,10 @@ import { DEFAULT_DRIFT_OPTIONS } from './monitoring/drift.js';
 import { Metrics } from './monitoring/metrics.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
 import type { Options } from './options.js';
-import { ModelRegistry } from './repository/registry.js';
+import { ModelRegistry } from './serving/registry.js';
 import { scanRepository } from './repository/repository.js';
 import { rolesOf } from './routing/traffic.js';
-import { StatsReporter } from './monitoring/stats.js';
+import { StatsReporter } from './serving/stats.js';
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

@@ -4,7 +4,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { badRequest, conflict, notFound, RequestError, unauthorized } from '../errors.js';
-import type { ModelRegistry, ServedModel } from '../repository/registry.js';
+import type { ModelRegistry, ServedModel } from '../serving/registry.js';
 import { isVersionName, liveVersions, TrafficPolicyError, TrafficStateError, validateTrafficPolicy } from '../routing/traffic.js';
 import type { Exchange } from './exchange.js';
 import { readJsonObject } from './json-body.js';

@@ -1,9 +1,9 @@
 // POST /predict: the application-facing protocol. A row (or `instances` rows) by feature name
 // or in feature order, routed by the traffic split unless a version is pinned.
-import type { DataPlane } from '../data-plane.js';
+import type { DataPlane } from '../serving/data-plane.js';
 import { badRequest, notFound } from '../errors.js';
 import { isFloatType } from '../inference/tensors.js';
-import type { ModelRegistry } from '../repository/registry.js';
+import type { ModelRegistry } from '../serving/registry.js';
 import { readJsonObject, timeoutOf } from './json-body.js';
 import type { Router } from './router.js';
 

@@ -1,9 +1,9 @@
 // Open Inference Protocol v2 (KServe / Triton REST): health, server and model metadata,
 // readiness, and infer with or without a version. Tensors in, tensors out.
-import type { DataPlane } from '../data-plane.js';
+import type { DataPlane } from '../serving/data-plane.js';
 import { notFound, notReady } from '../errors.js';
 import { isFloatType, ortToV2, toJsonArray, type TensorSpec } from '../inference/tensors.js';
-import type { ModelRegistry, ServedModel, ServedVersion } from '../repository/registry.js';
+import type { ModelRegistry, ServedModel, ServedVersion } from '../serving/registry.js';
 import { rolesOf } from '../routing/traffic.js';
 import { readJsonObject, timeoutOf } from './json-body.js';
 import type { Exchange } from './exchange.js';

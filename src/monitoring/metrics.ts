@@ -1,4 +1,4 @@
-// The Prometheus registry (prom-client) with SPEC's metric names. Counters and the latency
+// The Prometheus registry (prom-client) with the metric names of docs/metrics.md. Counters and the latency
 // histogram are updated on the request path through cached label children; everything costly
 // (percentiles, PSI, agreement, queue depth) is read from the monitors at scrape time.
 import client from 'prom-client';

@@ -3,10 +3,10 @@
 // model: its error is recorded and the rest load.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseReference, type Reference } from '../monitoring/drift.js';
-import { parseModelConfig, type ModelConfig } from './model-config.js';
+import { parseReference, type Reference } from '../config/reference.js';
+import { parseModelConfig, type ModelConfig } from '../config/model-config.js';
 import { isBatchable, readGraphSignature, type GraphSignature } from './onnx-metadata.js';
-import { MODEL_NAME_PATTERN, VERSION_PATTERN } from './names.js';
+import { MODEL_NAME_PATTERN, VERSION_PATTERN } from '../config/names.js';
 
 
 export interface VersionArtifact {

@@ -14,7 +14,7 @@
  */
 import type { Clock } from '../monitoring/clock.js';
 import { systemClock } from '../monitoring/clock.js';
-import { ajvAllErrors } from '../validation/ajv.js';
+import { ajvAllErrors } from '../config/ajv.js';
 import { ajvErrorToField } from './traffic.js';
 
 export type { Clock };

@@ -5,8 +5,8 @@
  * The same shape is used by `config.json` `traffic` and by `PUT /admin/models/{m}/traffic`.
  */
 import type { ErrorObject } from 'ajv';
-import { isVersionName, VERSION_PATTERN } from '../repository/names.js';
-import { ajvAllErrors } from '../validation/ajv.js';
+import { isVersionName, VERSION_PATTERN } from '../config/names.js';
+import { ajvAllErrors } from '../config/ajv.js';
 import { VersionSplitter } from './split.js';
 
 export { isVersionName, VERSION_PATTERN };

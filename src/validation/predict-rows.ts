@@ -4,8 +4,8 @@
 import type { ValidateFunction } from 'ajv';
 import { badRequest } from '../errors.js';
 import { allocate, isBigIntType, type OrtType, type TensorData, type TensorSpec } from '../inference/tensors.js';
-import type { FeatureConfig } from '../repository/model-config.js';
-import { ajv, describeAjvError } from './ajv.js';
+import type { FeatureConfig } from '../config/model-config.js';
+import { ajv, describeAjvError } from '../config/ajv.js';
 
 export interface DecodedRows {
   data: TensorData;

@@ -7,7 +7,7 @@ import {
   allocate, elementCount, floatToHalf, INTEGER_RANGES, isBigIntType, ortToV2, V2_DATATYPES,
   type OrtType, type TensorData, type TensorSpec, type V2Datatype, type WireTensor,
 } from '../inference/tensors.js';
-import { ajv, describeAjvError } from './ajv.js';
+import { ajv, describeAjvError } from '../config/ajv.js';
 
 export interface V2InferRequest {
   id?: string;

@@ -1,6 +1,6 @@
 // config.json: the per-model settings, validated with ajv at load so a typo names its key.
 import type { ErrorObject } from 'ajv';
-import { ajv, describeAjvError } from '../validation/ajv.js';
+import { ajv, describeAjvError } from '../config/ajv.js';
 
 export type Task = 'binary-classification' | 'multiclass-classification' | 'regression' | 'raw';
 

@@ -2,14 +2,14 @@
 // queue the rows for a batch, observe outputs and latency, and (after the live answer is on
 // its way) mirror the rows to the shadow version. Knows nothing about HTTP or JSON.
 import type { Logger } from 'pino';
-import { notFound, notReady, RequestError } from './errors.js';
-import type { BatchScheduler } from './inference/batcher.js';
-import type { PredictionColumns } from './inference/predictions.js';
-import type { TensorData, WireTensor } from './inference/tensors.js';
-import type { Metrics } from './monitoring/metrics.js';
-import type { PredictionLog } from './monitoring/prediction-log.js';
-import type { Role } from './monitoring/version-monitor.js';
-import type { ServedModel, ServedVersion } from './repository/registry.js';
+import { notFound, notReady, RequestError } from '../errors.js';
+import type { BatchScheduler } from '../inference/batcher.js';
+import type { PredictionColumns } from '../inference/predictions.js';
+import type { TensorData, WireTensor } from '../inference/tensors.js';
+import type { Metrics } from '../monitoring/metrics.js';
+import type { PredictionLog } from '../monitoring/prediction-log.js';
+import type { Role } from '../monitoring/version-monitor.js';
+import type { ServedModel, ServedVersion } from './registry.js';
 
 export interface InferenceCall {
   version: ServedVersion;

@@ -14,8 +14,8 @@ import { AgreementTracker, ShadowSampler } from '../routing/shadow.js';
 import { byVersion, defaultPolicy, TrafficState, validateTrafficPolicy, type TrafficPolicy } from '../routing/traffic.js';
 import { buildRowSchema, type RowSchema } from '../validation/predict-rows.js';
 import { V2Decoder } from '../validation/v2-tensors.js';
-import type { ModelConfig, Task } from './model-config.js';
-import { listVersions, loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from './repository.js';
+import type { ModelConfig, Task } from '../config/model-config.js';
+import { listVersions, loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from '../repository/repository.js';
 
 export interface ServingDefaults {
   batching: boolean;

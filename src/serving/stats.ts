@@ -1,9 +1,9 @@
 // One read of everything the monitors hold, shaped twice: as JSON for /stats and the
 // dashboard, and as the scrape-time source of the Prometheus gauges.
 import type { BatchScheduler } from '../inference/batcher.js';
-import type { ModelRegistry } from '../repository/registry.js';
-import type { ScrapeSource } from './metrics.js';
-import { ROLES } from './version-monitor.js';
+import type { ModelRegistry } from '../serving/registry.js';
+import type { ScrapeSource } from '../monitoring/metrics.js';
+import { ROLES } from '../monitoring/version-monitor.js';
 
 export class StatsReporter implements ScrapeSource {
   private readonly startedAt = Date.now();
