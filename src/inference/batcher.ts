@@ -3,7 +3,7 @@
 // (no added latency at low load); while every slot is busy, requests pile up and the next free
 // slot takes up to max_batch_size rows from one queue as a single ORT batch. Rows of many
 // requests are packed into one typed array per input and the outputs are split back.
-import { deadlineExceeded, inferenceFailed, queueFull, RequestError } from '../errors.js';
+import { deadlineExceeded, inferenceFailed, queueFull, VigilError } from '../errors.js';
 import { Fifo } from './fifo.js';
 import { allocate, type TensorData, type TensorSpec, type WireTensor } from './tensors.js';
 
@@ -293,7 +293,7 @@ export class BatchScheduler {
   private failBatch(queue: VersionQueue, jobs: PendingJob[], error: Error): void {
     this.observer.onBatchFailure?.(queue.target, queue.role, error, jobs.length);
     if (jobs.length === 1) {
-      jobs[0]!.reject(error instanceof RequestError ? error : inferenceFailed(queue.target.key, error.message));
+      jobs[0]!.reject(error instanceof VigilError ? error : inferenceFailed(queue.target.key, error.message));
       return;
     }
     for (const job of jobs) {

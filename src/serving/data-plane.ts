@@ -2,7 +2,7 @@
 // queue the rows for a batch, observe outputs and latency, and (after the live answer is on
 // its way) mirror the rows to the shadow version. Knows nothing about HTTP or JSON.
 import type { Logger } from 'pino';
-import { notFound, notReady, RequestError } from '../errors.js';
+import { notFound, notReady, VigilError } from '../errors.js';
 import type { BatchScheduler } from '../inference/batcher.js';
 import type { PredictionColumns } from '../inference/predictions.js';
 import type { TensorData, WireTensor } from '../inference/tensors.js';
@@ -113,10 +113,10 @@ export class DataPlane {
 
   /** Counts a failure against the version (validation errors included) for /stats and metrics. */
   recordFailure(version: ServedVersion, role: Role, error: unknown): void {
-    const type = error instanceof RequestError ? error.type : 'internal';
+    const type = error instanceof VigilError ? error.type : 'internal';
     if (this.monitoring) version.monitor.recordError(role, type);
     // Guardrails judge the version, not its clients: bad requests and full queues do not count.
-    const versionsFault = !(error instanceof RequestError) || (error.status >= 500 && error.type !== 'queue_full');
+    const versionsFault = !(error instanceof VigilError) || (error.status >= 500 && error.type !== 'queue_full');
     if (role === 'live' && versionsFault) version.model.guard?.record(version.version, { ok: false, latencyMicros: 0 });
   }
 
@@ -145,7 +145,7 @@ export class DataPlane {
         inputs, rows, deadline: startedAt + job.timeoutMs, timeoutMs: job.timeoutMs,
       }, 'shadow');
     } catch (error) {
-      const reason = error instanceof RequestError ? error.type : 'internal';
+      const reason = error instanceof VigilError ? error.type : 'internal';
       this.metrics.shadowDropped.labels(model.name, shadow.version, reason).inc();
       this.recordFailure(shadow, 'shadow', error);
       if (reason !== 'queue_full') this.logger.warn({ model: model.name, version: shadow.version, err: (error as Error).message }, 'shadow inference failed');

@@ -2,6 +2,7 @@
 // serving parts (schemas, batch target, output reader, monitors, traffic policy), and the
 // load/unload life cycle that keeps every worker in step before traffic is routed.
 import type { Logger } from 'pino';
+import { VigilError } from '../errors.js';
 import type { BatchScheduler, BatchTarget } from '../inference/batcher.js';
 import type { InferencePool } from '../inference/pool.js';
 import { PredictionReader } from '../inference/predictions.js';
@@ -243,10 +244,10 @@ function checkReferenceColumns(artifact: VersionArtifact, rows: RowSchema | null
   if (!reference || !rows) return;
   const names = reference.features.map((f) => f.name);
   if (rows.featureNames && names.join('\u0000') !== rows.featureNames.join('\u0000')) {
-    throw new Error(`${artifact.dir}/reference.json features (${names.join(', ')}) are not config.json's features in the same order`);
+    throw new VigilError(400, 'invalid_file', `${artifact.key}/reference.json features (${names.join(', ')}) are not config.json's features in the same order`, { field: 'features' });
   }
   if (names.length !== rows.width) {
-    throw new Error(`${artifact.dir}/reference.json has ${names.length} features; rows of ${artifact.model} have ${rows.width}`);
+    throw new VigilError(400, 'invalid_file', `${artifact.key}/reference.json has ${names.length} features; rows of ${artifact.model} have ${rows.width}`, { field: 'features' });
   }
 }
 
