@@ -26,9 +26,11 @@ export interface ModelArtifact {
   name: string;
   dir: string;
   config: ModelConfig | null;
+  /** Why the whole model cannot be served (its config.json), or null. */
+  error: string | null;
   versions: VersionArtifact[];
-  /** Problems that made the whole model or single versions unservable. */
-  errors: { version?: string; message: string }[];
+  /** Version folders that could not be read, with the reason. */
+  failures: { version: string; message: string }[];
 }
 
 export async function scanRepository(root: string): Promise<ModelArtifact[]> {
@@ -47,22 +49,19 @@ export async function scanRepository(root: string): Promise<ModelArtifact[]> {
 
 export async function scanModel(root: string, name: string): Promise<ModelArtifact> {
   const dir = join(root, name);
-  const model: ModelArtifact = { name, dir, config: null, versions: [], errors: [] };
+  const model: ModelArtifact = { name, dir, config: null, error: null, versions: [], failures: [] };
   try {
     model.config = await readConfig(root, dir);
   } catch (error) {
-    model.errors.push({ message: (error as Error).message });
+    model.error = (error as Error).message;
     return model;
   }
   for (const version of await listVersions(dir)) {
     try {
       model.versions.push(await loadVersionArtifact(root, name, version));
     } catch (error) {
-      model.errors.push({ version, message: (error as Error).message });
+      model.failures.push({ version, message: (error as Error).message });
     }
-  }
-  if (!model.versions.length && !model.errors.length) {
-    model.errors.push({ message: `no version folders (1, 2, …) with a model.onnx under ${shown(root, dir)}` });
   }
   return model;
 }
