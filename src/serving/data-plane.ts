@@ -41,6 +41,7 @@ export interface Prediction<D extends DecodedInputs> {
 
 /** Everything a mirrored request needs once the live answer is gone. */
 interface ShadowJob {
+  model: ServedModel;
   live: ServedVersion;
   shadow: ServedVersion;
   /** A copy of the live inputs (the originals may have been moved to a worker). */
@@ -73,7 +74,7 @@ export class DataPlane {
       if (request.rows !== undefined) this.scheduler.admit(version.target, request.rows);
       decoded = request.decode(version);
     } catch (error) {
-      this.recordFailure(version, 'live', error);
+      this.recordFailure(request.model, version, 'live', error);
       throw error;
     }
     const { outputs, columns } = await this.infer(version, decoded, request);
@@ -98,7 +99,7 @@ export class DataPlane {
 
   private async infer(version: ServedVersion, decoded: DecodedInputs, request: PredictRequest<DecodedInputs>): Promise<{ outputs: WireTensor[]; columns: PredictionColumns }> {
     const { rows, features } = decoded;
-    const model = version.model;
+    const model = request.model;
     const monitor = version.monitor;
     const shadow = this.shadowFor(model, version, rows);
     const shadowInputs = shadow ? decoded.inputs.map(cloneTensor) : null;
@@ -109,7 +110,7 @@ export class DataPlane {
         inputs: decoded.inputs, rows, deadline: request.startedAt + request.timeoutMs, timeoutMs: request.timeoutMs,
       });
     } catch (error) {
-      this.recordFailure(version, 'live', error);
+      this.recordFailure(model, version, 'live', error);
       throw error;
     }
     const columns = version.reader.columns(outputs, rows);
@@ -128,7 +129,7 @@ export class DataPlane {
       // The shadow's copy of the feature matrix, for its own drift window.
       const index = features ? decoded.inputs.findIndex((t) => t.data === features.data) : -1;
       const shadowFeatures = index >= 0 ? { data: shadowInputs[index]!.data as Float32Array, width: features!.width } : null;
-      const job: ShadowJob = { live: version, shadow, inputs: shadowInputs, rows, liveColumns: columns, features: shadowFeatures,
+      const job: ShadowJob = { model, live: version, shadow, inputs: shadowInputs, rows, liveColumns: columns, features: shadowFeatures,
         requestId: request.requestId, timeoutMs: request.timeoutMs };
       // After the live answer has been written: the shadow never delays it.
       setImmediate(() => void this.runShadow(job));
@@ -137,12 +138,12 @@ export class DataPlane {
   }
 
   /** Counts a failure against the version (validation errors included) for /stats and metrics. */
-  private recordFailure(version: ServedVersion, role: Role, error: unknown): void {
+  private recordFailure(model: ServedModel, version: ServedVersion, role: Role, error: unknown): void {
     const type = error instanceof VigilError ? error.type : 'internal';
     if (this.monitoring) version.monitor.recordError(role, type);
     // Guardrails judge the version, not its clients: bad requests and full queues do not count.
     const versionsFault = !(error instanceof VigilError) || (error.status >= 500 && error.type !== 'queue_full');
-    if (role === 'live' && versionsFault) version.model.guard?.record(version.version, { ok: false, latencyMicros: 0 });
+    if (role === 'live' && versionsFault) model.guard?.record(version.version, { ok: false, latencyMicros: 0 });
   }
 
   private shadowFor(model: ServedModel, live: ServedVersion, rows: number): ServedVersion | null {
@@ -160,8 +161,7 @@ export class DataPlane {
   }
 
   private async runShadow(job: ShadowJob): Promise<void> {
-    const { live, shadow, inputs, rows } = job;
-    const model = live.model;
+    const { model, live, shadow, inputs, rows } = job;
     const startedAt = performance.now();
     if (this.monitoring && job.features) shadow.monitor.observeInputs('shadow', job.features.data, job.features.width, rows);
     let outputs: WireTensor[];
@@ -172,7 +172,7 @@ export class DataPlane {
     } catch (error) {
       const reason = error instanceof VigilError ? error.type : 'internal';
       this.metrics.shadowDropped.labels(model.name, shadow.version, reason).inc();
-      this.recordFailure(shadow, 'shadow', error);
+      this.recordFailure(model, shadow, 'shadow', error);
       if (reason !== 'queue_full') this.logger.warn({ model: model.name, version: shadow.version, err: (error as Error).message }, 'shadow inference failed');
       return;
     }

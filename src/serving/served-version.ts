@@ -8,7 +8,7 @@ import type { VersionMonitor } from '../monitoring/version-monitor.js';
 import type { VersionArtifact } from '../repository/repository.js';
 import { buildRowSchema, type RowSchema } from '../validation/predict-rows.js';
 import { V2Decoder } from '../validation/v2-tensors.js';
-import type { ServedModel } from './served-model.js';
+import type { ModelConfig, Task } from '../config/model-config.js';
 
 export interface ServingDefaults {
   batching: boolean;
@@ -18,8 +18,16 @@ export interface ServingDefaults {
   maxInstances: number;
 }
 
+/** What a version needs to know of its model (the model holds its versions, not the reverse). */
+export interface ModelSettings {
+  name: string;
+  config: ModelConfig | null;
+  task: Task;
+}
+
 export class ServedVersion {
   readonly key: string;
+  readonly modelName: string;
   readonly version: string;
   readonly target: BatchTarget;
   readonly rows: RowSchema | null;
@@ -31,13 +39,14 @@ export class ServedVersion {
   state: 'ready' | 'draining' = 'ready';
 
   constructor(
-    readonly model: ServedModel,
+    model: ModelSettings,
     readonly artifact: VersionArtifact,
     defaults: ServingDefaults,
     readonly monitor: VersionMonitor,
   ) {
     const config = model.config;
     this.key = artifact.key;
+    this.modelName = model.name;
     this.version = artifact.version;
     const { inputs, outputs } = artifact.signature;
     const batching = config?.batching ?? {};
@@ -70,7 +79,7 @@ export class ServedVersion {
 
   /** The /predict row schema, or a 400 saying why this version only speaks v2. */
   rowSchema(): RowSchema {
-    if (!this.rows) throw badRequest(`model '${this.model.name}' cannot take /predict rows: ${this.rowsError}`);
+    if (!this.rows) throw badRequest(`model '${this.modelName}' cannot take /predict rows: ${this.rowsError}`);
     return this.rows;
   }
 }
