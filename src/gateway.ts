@@ -58,7 +58,7 @@ export class Gateway {
     this.predictionLog = options.predictionLog ? new PredictionLog(options.predictionLog, options.predictionLogSample) : null;
     this.registry = new ModelRegistry(options.models, this.pool, this.scheduler, this.metrics, {
       batching: options.batching, maxBatchSize: options.maxBatchSize, maxQueueDelayUs: options.maxQueueDelayUs,
-      maxQueueRows: options.maxQueueRows, maxInstances: options.maxInstances,
+      maxQueueRows: options.maxQueueRows, maxInstances: options.maxInstances, monitoring: options.monitoring,
     }, { ...DEFAULT_DRIFT_OPTIONS }, logger, systemClock);
     this.plane = new DataPlane(this.scheduler, this.metrics, logger, options.monitoring, this.predictionLog);
     this.stats = new StatsReporter(this.registry, this.scheduler);

@@ -5,10 +5,11 @@
 // requests are packed into one typed array per input and the outputs are split back.
 import { deadlineExceeded, inferenceFailed, queueFull, VigilError } from '../errors.js';
 import { Fifo } from './fifo.js';
+import type { FeatureBins } from './slab.js';
 import { allocate, type TensorData, type TensorSpec, type WireTensor } from './tensors.js';
 
 export interface BatchExecutor {
-  run(key: string, path: string, inputs: WireTensor[]): Promise<WireTensor[]>;
+  run(key: string, path: string, inputs: WireTensor[], options: { countBins: boolean }): Promise<{ outputs: WireTensor[]; bins: FeatureBins | null }>;
 }
 
 /** A model version as the batcher sees it. */
@@ -22,6 +23,8 @@ export interface BatchTarget {
   /** Triton's knob: hold a partial batch this long hoping to fill it (0 = never wait). */
   maxQueueDelayUs: number;
   maxQueueRows: number;
+  /** Drift: when set, the worker counts each batch's feature bins and they come here. */
+  onFeatureBins?: (role: Role, bins: FeatureBins) => void;
 }
 
 export type Role = 'live' | 'shadow';
@@ -281,12 +284,15 @@ export class BatchScheduler {
   }
 
   private async execute(queue: VersionQueue, inputs: WireTensor[]): Promise<WireTensor[]> {
-    const shadow = queue.role === 'shadow';
+    const { target, role } = queue;
+    const shadow = role === 'shadow';
     this.inflight++;
     if (shadow) this.shadowInflight++;
     queue.inflight++;
     try {
-      return await this.executor.run(queue.target.key, queue.target.path, inputs);
+      const { outputs, bins } = await this.executor.run(target.key, target.path, inputs, { countBins: target.onFeatureBins !== undefined });
+      if (bins) target.onFeatureBins?.(role, bins);
+      return outputs;
     } finally {
       this.inflight--;
       if (shadow) this.shadowInflight--;

@@ -1,23 +1,16 @@
-// Messages between the main thread and the inference workers.
-import type { WireTensor } from './tensors.js';
+// Control messages between the main thread and the inference workers (loads, unloads, pings);
+// batches themselves travel through shared slots (slab.ts).
 
 export const CONTROL_CHANNEL = 'vigil:inference-control';
 
-export interface RunTask {
-  /** Model version key, e.g. "breast-cancer/2". */
-  key: string;
-  /** Path of model.onnx, so a worker that has not loaded the version yet can. */
-  path: string;
-  inputs: WireTensor[];
-  outputNames?: string[];
-}
-
-export interface RunResult {
-  outputs: WireTensor[];
+/** The feature input drift watches and each of its columns' reference bin edges. */
+export interface FeatureBinning {
+  input: string;
+  edges: number[][];
 }
 
 export type ControlMessage =
-  | { op: 'load'; requestId: number; key: string; path: string }
+  | { op: 'load'; requestId: number; key: string; path: string; binning?: FeatureBinning }
   | { op: 'unload'; requestId: number; key: string }
   | { op: 'ping'; requestId: number };
 

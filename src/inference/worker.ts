@@ -1,14 +1,21 @@
-// Piscina worker: the only place ONNX Runtime sessions live. One session per model version
-// per worker, created when the pool broadcasts a load (or lazily on a first task that names a
+// Inference worker: the only place ONNX Runtime sessions live. One session per model version
+// per worker, created when the pool broadcasts a load (or lazily on a first batch that names a
 // version this worker has not seen), run sequentially with one intra-op thread so that
 // parallelism comes from the pool, not from ORT spinning threads against each other.
+// The worker serves the batches the main thread puts in its shared slots (slab.ts) for as long
+// as the pool lives; with drift monitoring on, it also counts the bins of each batch's feature
+// rows, which sit here in one typed array anyway.
 import { BroadcastChannel, threadId } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { Piscina } from 'piscina';
-import { transferables, type TensorData, type WireTensor } from './tensors.js';
-import { type ControlMessage, type ControlReply, type RunTask, type RunResult } from './protocol.js';
+import { binLayout, countBins, type BinLayout } from '../config/reference-bins.js';
+import { type ControlMessage, type ControlReply, type FeatureBinning } from './protocol.js';
+import { readRequest, Rings, SUBMITTED, writeAnswer, type BatchAnswer, type Channel, type FeatureBins } from './slab.js';
+import type { TensorData, WireTensor } from './tensors.js';
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
+/** Per version: the input whose rows drift watches, and its columns' bin edges. */
+const binnings = new Map<string, { input: string; width: number; layout: BinLayout }>();
 
 function sessionFor(key: string, path: string): Promise<ort.InferenceSession> {
   let session = sessions.get(key);
@@ -28,9 +35,15 @@ function sessionFor(key: string, path: string): Promise<ort.InferenceSession> {
   return session;
 }
 
+function load(key: string, path: string, binning: FeatureBinning | undefined): Promise<unknown> {
+  if (binning) binnings.set(key, { input: binning.input, width: binning.edges.length, layout: binLayout(binning.edges) });
+  return sessionFor(key, path);
+}
+
 async function unload(key: string): Promise<void> {
   const session = sessions.get(key);
   sessions.delete(key);
+  binnings.delete(key);
   if (session) await (await session).release();
 }
 
@@ -44,32 +57,67 @@ control.onmessage = (event: unknown) => {
     };
     control.postMessage(answer);
   };
-  if (message.op === 'load') sessionFor(message.key, message.path).then(() => reply(), reply);
+  if (message.op === 'load') load(message.key, message.path, message.binning).then(() => reply(), reply);
   else if (message.op === 'unload') unload(message.key).then(() => reply(), reply);
   else if (message.op === 'ping') reply();
 };
 // The channel must not keep a worker alive once piscina wants it gone.
 (control as unknown as { unref?: () => void }).unref?.();
 
-export default async function run(task: RunTask): Promise<RunResult> {
-  const session = await sessionFor(task.key, task.path);
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const input of task.inputs) {
-    feeds[input.name] = new ort.Tensor(input.type, input.data as never, input.dims);
-  }
-  const results = task.outputNames
-    ? await session.run(feeds, task.outputNames)
-    : await session.run(feeds);
-  const outputs: WireTensor[] = [];
-  for (const [name, tensor] of Object.entries(results)) {
-    outputs.push({ name, type: tensor.type as WireTensor['type'], dims: [...tensor.dims], data: tensor.data as TensorData });
-  }
-  const result: RunResult = { outputs };
-  const transfer = transferables(outputs);
-  if (!transfer.length) return result;
-  // Piscina's Transferable protocol: hand back the result, moving (not copying) output buffers.
-  return Piscina.move({
-    [Piscina.transferableSymbol]: transfer,
-    [Piscina.valueSymbol]: result,
-  } as never) as unknown as RunResult;
+/** The bins of the batch's feature rows, when the version has a reference and the rows are floats. */
+function featureBins(key: string, inputs: readonly WireTensor[]): FeatureBins | null {
+  const binning = binnings.get(key);
+  const tensor = binning && inputs.find((t) => t.name === binning.input);
+  if (!binning || !tensor || !(tensor.data instanceof Float32Array || tensor.data instanceof Float64Array)) return null;
+  const { layout, width } = binning;
+  const rows = tensor.data.length / width;
+  if (!Number.isInteger(rows)) return null;
+  const bins = { counts: new Float64Array(layout.totalBins), nonFinite: new Float64Array(width) };
+  countBins(layout, tensor.data, rows, width, 0, width, bins.counts, bins.nonFinite);
+  return bins;
 }
+
+async function runBatch(slot: SharedArrayBuffer): Promise<BatchAnswer> {
+  try {
+    const request = readRequest(slot);
+    const session = await sessionFor(request.key, request.path);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const input of request.inputs) feeds[input.name] = new ort.Tensor(input.type, input.data as never, input.dims);
+    const bins = request.countBins ? featureBins(request.key, request.inputs) : null;
+    const results = await session.run(feeds);
+    const outputs: WireTensor[] = [];
+    for (const [name, tensor] of Object.entries(results)) {
+      outputs.push({ name, type: tensor.type as WireTensor['type'], dims: [...tensor.dims], data: tensor.data as TensorData });
+    }
+    return { ok: true, outputs, bins };
+  } catch (error) {
+    return { ok: false, error: String((error as Error)?.message ?? error) };
+  }
+}
+
+/**
+ * The one long task each worker runs: take the slots the main thread submits, in order, run
+ * them, write the answers back. Sleeps on the submit counter only when nothing is waiting.
+ */
+export default async function serve(task: { channel: Channel }): Promise<void> {
+  const rings = new Rings(task.channel);
+  let consumed = rings.count(SUBMITTED);
+  for (;;) {
+    if (rings.stopped) return;
+    const submitted = rings.count(SUBMITTED);
+    if (consumed === submitted) {
+      await rings.changed(SUBMITTED, submitted);
+      continue;
+    }
+    const slot = rings.submitted(consumed);
+    consumed = (consumed + 1) | 0;
+    const answer = await runBatch(task.channel.slots[slot]!);
+    try {
+      writeAnswer(task.channel.slots[slot]!, answer);
+    } catch (error) {
+      writeAnswer(task.channel.slots[slot]!, { ok: false, error: `cannot hand the outputs back: ${(error as Error).message}` });
+    }
+    rings.complete(slot);
+  }
+}
+

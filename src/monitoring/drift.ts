@@ -12,6 +12,7 @@
  */
 import { type Clock, systemClock } from './clock.js';
 import { parseReferenceColumn, type ReferenceColumn } from '../config/reference.js';
+import { binLayout, binOf, countBins, type BinLayout } from '../config/reference-bins.js';
 
 export type { Reference, ReferenceColumn } from '../config/reference.js';
 
@@ -140,22 +141,13 @@ export class DriftWindow {
   private readonly clock: Clock;
   private readonly sliceMs: number;
   private readonly slices: number;
-  /** binBase[c]..binBase[c+1] are column c's cells in every flat bin array */
-  private readonly binBase: Int32Array;
-  /** edgeBase[c]..edgeBase[c+1] are column c's edges in `edges` */
-  private readonly edgeBase: Int32Array;
-  private readonly edges: Float64Array;
-  /**
-   * The edges rounded to float32, for rows that arrive as a Float32Array (model inputs: the
-   * client's float64 JSON value x has already become fround(x)). fround is monotone, so
-   * fround(e) < fround(x) implies e < x, and x === e never counts the edge — exactly the documented
-   * bin of the value sent, unless x lies within half a float32 ulp of an edge without equalling
-   * it. Comparing fround(x) with the float64 edge instead misbins every x === e whose float32
-   * rounding goes up (common: deciles of data recorded to 3–4 digits are data values).
-   */
-  private readonly edges32: Float64Array;
+  /** Where each column's edges and bins are (shared with the worker's per-batch counting). */
+  readonly layout: BinLayout;
   private readonly ref: Float64Array;
   private readonly totalBins: number;
+  /** Per-call counts before they are merged (observeRows). */
+  private readonly scratchCounts: Float64Array;
+  private readonly scratchNonFinite: Float64Array;
   /** slices × totalBins per-slice bin counts (ring) */
   private readonly sliceCounts: Float64Array;
   /** slices × columnCount per-slice observation counts (ring) */
@@ -207,15 +199,10 @@ export class DriftWindow {
     this.outputOffset = features.length;
     const cols = (this.columnCount = columns.length);
 
-    this.binBase = new Int32Array(cols + 1);
-    this.edgeBase = new Int32Array(cols + 1);
-    for (let c = 0; c < cols; c++) {
-      this.binBase[c + 1] = this.binBase[c]! + columns[c]!.proportions.length;
-      this.edgeBase[c + 1] = this.edgeBase[c]! + columns[c]!.edges.length;
-    }
-    this.totalBins = this.binBase[cols]!;
-    this.edges = Float64Array.from(columns.flatMap((c) => c.edges));
-    this.edges32 = this.edges.map(Math.fround);
+    this.layout = binLayout(columns.map((c) => c.edges));
+    this.totalBins = this.layout.totalBins;
+    this.scratchCounts = new Float64Array(this.totalBins);
+    this.scratchNonFinite = new Float64Array(cols);
     this.ref = Float64Array.from(columns.flatMap((c) => c.proportions));
 
     this.sliceCounts = new Float64Array(this.slices * this.totalBins);
@@ -252,7 +239,8 @@ export class DriftWindow {
       this.nonFinite[column]!++;
       return;
     }
-    const i = this.binBase[column]! + this.binOf(column, value);
+    const { edges, edgeBase, binBase } = this.layout;
+    const i = binBase[column]! + binOf(edges, edgeBase[column]!, edgeBase[column + 1]!, value);
     this.counts[i]!++;
     this.sliceCounts[this.slot * this.totalBins + i]!++;
     this.n[column]!++;
@@ -266,14 +254,7 @@ export class DriftWindow {
    */
   observeRows(data: ArrayLike<number>, rows: number, stride: number, columnOffset: number, columnCount: number): void {
     if (!Number.isInteger(rows) || rows < 0) throw new RangeError(`observeRows: bad rows ${rows}`);
-    if (!Number.isInteger(columnCount) || columnCount < 0) {
-      throw new RangeError(`observeRows: bad columnCount ${columnCount}`);
-    }
-    if (!Number.isInteger(columnOffset) || columnOffset < 0 || columnOffset + columnCount > this.columnCount) {
-      throw new RangeError(
-        `observeRows: columns ${columnOffset}..${columnOffset + columnCount - 1} outside 0..${this.columnCount - 1}`,
-      );
-    }
+    this.checkColumns('observeRows', columnOffset, columnCount);
     if (!Number.isInteger(stride) || stride < columnCount) {
       throw new RangeError(`observeRows: stride ${stride} < columnCount ${columnCount}`);
     }
@@ -281,42 +262,43 @@ export class DriftWindow {
       throw new RangeError(`observeRows: data has ${data.length} elements, need ${(rows - 1) * stride + columnCount}`);
     }
     if (rows === 0 || columnCount === 0) return;
+    const cells = this.layout.binBase[columnOffset + columnCount]! - this.layout.binBase[columnOffset]!;
+    const counts = this.scratchCounts.subarray(0, cells).fill(0);
+    const nonFinite = this.scratchNonFinite.subarray(0, columnCount).fill(0);
+    countBins(this.layout, data, rows, stride, columnOffset, columnCount, counts, nonFinite);
+    this.addBinCounts(columnOffset, columnCount, counts, nonFinite);
+  }
+
+  /**
+   * Merges bin counts made elsewhere (countBins over the same layout, e.g. by the inference
+   * worker over a whole batch) into the current slice: the same result as observing those
+   * values here, now. `counts` holds the cells of columns columnOffset.. in layout order.
+   */
+  addBinCounts(columnOffset: number, columnCount: number, counts: ArrayLike<number>, nonFinite: ArrayLike<number>): void {
+    this.checkColumns('addBinCounts', columnOffset, columnCount);
+    const { binBase } = this.layout;
+    const cellBase = binBase[columnOffset]!;
+    if (counts.length !== binBase[columnOffset + columnCount]! - cellBase || nonFinite.length !== columnCount) {
+      throw new RangeError(`addBinCounts: ${counts.length} cells and ${nonFinite.length} non-finite counts do not fit columns ${columnOffset}..${columnOffset + columnCount - 1}`);
+    }
     this.advance();
-    const { counts, sliceCounts } = this;
-    const edges = data instanceof Float32Array ? this.edges32 : this.edges;
     const sliceBase = this.slot * this.totalBins;
-    // Column-outer loop: the column's edges and offsets stay in registers across rows.
     for (let j = 0; j < columnCount; j++) {
       const c = columnOffset + j;
-      const bb = this.binBase[c]!;
-      const eb = this.edgeBase[c]!;
-      const ee = this.edgeBase[c + 1]!;
       let added = 0;
-      let bad = 0;
-      for (let r = 0, at = j; r < rows; r++, at += stride) {
-        const x = data[at]!;
-        if (x - x !== 0) {
-          bad++; // NaN or ±Infinity
-          continue;
-        }
-        let lo = eb;
-        let hi = ee;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          if (edges[mid]! < x) lo = mid + 1;
-          else hi = mid;
-        }
-        const i = bb + (lo - eb);
-        counts[i]!++;
-        sliceCounts[sliceBase + i]!++;
-        added++;
+      for (let i = binBase[c]!; i < binBase[c + 1]!; i++) {
+        const k = counts[i - cellBase]!;
+        if (k === 0) continue;
+        this.counts[i]! += k;
+        this.sliceCounts[sliceBase + i]! += k;
+        added += k;
       }
       if (added > 0) {
         this.n[c]! += added;
         this.sliceN[this.slot * this.columnCount + c]! += added;
         this.dirty[c] = 1;
       }
-      if (bad > 0) this.nonFinite[c]! += bad;
+      this.nonFinite[c]! += nonFinite[j]!;
     }
   }
 
@@ -337,7 +319,7 @@ export class DriftWindow {
   binCounts(column: number): number[] {
     this.checkColumn(column);
     this.advance();
-    return Array.from(this.counts.subarray(this.binBase[column]!, this.binBase[column + 1]!));
+    return Array.from(this.counts.subarray(this.layout.binBase[column]!, this.layout.binBase[column + 1]!));
   }
 
   /** PSI of the window against the reference, or null below minSamples. */
@@ -461,19 +443,6 @@ export class DriftWindow {
     }
   }
 
-  private binOf(column: number, x: number): number {
-    const { edges } = this;
-    const eb = this.edgeBase[column]!;
-    let lo = eb;
-    let hi = this.edgeBase[column + 1]!;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (edges[mid]! < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo - eb;
-  }
-
   private enough(column: number): boolean {
     const n = this.n[column]!;
     return n > 0 && n >= this.options.minSamples;
@@ -489,8 +458,8 @@ export class DriftWindow {
   private refresh(column: number): void {
     if (this.dirty[column] === 0) return;
     const n = this.n[column]!;
-    const bb = this.binBase[column]!;
-    const be = this.binBase[column + 1]!;
+    const bb = this.layout.binBase[column]!;
+    const be = this.layout.binBase[column + 1]!;
     let psi = 0;
     let ks = 0;
     let cumCount = 0;
@@ -512,6 +481,17 @@ export class DriftWindow {
     this.cachedPsi[column] = psi;
     this.cachedKs[column] = ks;
     this.dirty[column] = 0;
+  }
+
+  private checkColumns(caller: string, columnOffset: number, columnCount: number): void {
+    if (!Number.isInteger(columnCount) || columnCount < 0) {
+      throw new RangeError(`${caller}: bad columnCount ${columnCount}`);
+    }
+    if (!Number.isInteger(columnOffset) || columnOffset < 0 || columnOffset + columnCount > this.columnCount) {
+      throw new RangeError(
+        `${caller}: columns ${columnOffset}..${columnOffset + columnCount - 1} outside 0..${this.columnCount - 1}`,
+      );
+    }
   }
 
   private checkColumn(column: number): void {

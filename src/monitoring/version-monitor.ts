@@ -1,8 +1,10 @@
 // Everything Vigil watches about one model version while it serves: per role (live, shadow)
 // the drift window over inputs and outputs, the HDR latency window, and the counters behind
-// /stats and /metrics. O(1) per row per column on the request path; reads happen at scrape.
+// /stats and /metrics. Feature bins arrive counted per batch by the worker; outputs and latency
+// are O(1) per row on the request path; PSI and percentiles are computed when read.
 import type { CounterSeries, HistogramSeries } from './fast-metrics.js';
 import type { PredictionColumns } from '../inference/predictions.js';
+import type { FeatureBins } from '../inference/slab.js';
 import type { Clock } from './clock.js';
 import { DriftWindow, type DriftAlert, type DriftOptions, type Reference } from './drift.js';
 import { LatencyWindow, type LatencyPercentiles } from './latency.js';
@@ -33,9 +35,8 @@ class RoleMonitor {
       .filter((c) => c.key === 'label' || c.key === 'probability' || c.key === 'value');
   }
 
-  observeInputs(features: ArrayLike<number>, width: number, rows: number): void {
-    const drift = this.drift;
-    if (drift && drift.outputOffset === width) drift.observeRows(features, rows, width, 0, width);
+  observeInputBins(bins: FeatureBins): void {
+    this.drift?.addBinCounts(0, this.drift.outputOffset, bins.counts, bins.nonFinite);
   }
 
   record(rows: number, outputs: PredictionColumns, micros: number): void {
@@ -79,9 +80,9 @@ export class VersionMonitor {
     };
   }
 
-  /** Input rows as admitted (row-major, `width` per row), before they leave for a worker. */
-  observeInputs(role: Role, features: ArrayLike<number>, width: number, rows: number): void {
-    this.roles[role].observeInputs(features, width, rows);
+  /** The bins of a batch's feature rows, counted by the worker that ran it. */
+  observeInputBins(role: Role, bins: FeatureBins): void {
+    this.roles[role].observeInputBins(bins);
   }
 
   /** A request answered: its decoded outputs and end-to-end latency. */

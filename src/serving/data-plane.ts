@@ -1,7 +1,8 @@
 // The request's one-way trip after the protocol edge, in one call: choose the version, refuse
-// early when its queue is full, decode with the protocol's decoder, observe the inputs, queue
-// the rows for a batch, observe outputs and latency, and (after the live answer is on its way)
-// mirror the rows to the shadow version. Knows nothing about HTTP or JSON.
+// early when its queue is full, decode with the protocol's decoder, queue the rows for a batch
+// (the worker that runs it counts the inputs' drift bins), observe outputs and latency, and
+// (after the live answer is on its way) mirror the rows to the shadow version. Knows nothing
+// about HTTP or JSON.
 import type { Logger } from 'pino';
 import { notFound, notReady, VigilError } from '../errors.js';
 import type { BatchScheduler } from '../inference/batcher.js';
@@ -11,7 +12,7 @@ import type { Metrics } from '../monitoring/metrics.js';
 import type { PredictionLog } from '../monitoring/prediction-log.js';
 import type { Role } from '../monitoring/version-monitor.js';
 import { ShadowComparator } from '../routing/shadow.js';
-import type { DecodedInputs, FeatureMatrix } from '../validation/decoded.js';
+import type { DecodedInputs } from '../validation/decoded.js';
 import type { ServedModel } from './served-model.js';
 import type { ServedVersion } from './served-version.js';
 
@@ -48,7 +49,6 @@ interface ShadowJob {
   inputs: WireTensor[];
   rows: number;
   liveColumns: PredictionColumns;
-  features: FeatureMatrix | null;
   requestId: string;
   timeoutMs: number;
 }
@@ -98,12 +98,11 @@ export class DataPlane {
   }
 
   private async infer(version: ServedVersion, decoded: DecodedInputs, request: PredictRequest<DecodedInputs>): Promise<{ outputs: WireTensor[]; columns: PredictionColumns }> {
-    const { rows, features } = decoded;
+    const { rows } = decoded;
     const model = request.model;
     const monitor = version.monitor;
     const shadow = this.shadowFor(model, version, rows);
     const shadowInputs = shadow ? decoded.inputs.map(cloneTensor) : null;
-    if (this.monitoring && features) monitor.observeInputs('live', features.data, features.width, rows);
     let outputs: WireTensor[];
     try {
       outputs = await this.scheduler.submit(version.target, {
@@ -126,10 +125,7 @@ export class DataPlane {
       });
     }
     if (shadow && shadowInputs) {
-      // The shadow's copy of the feature matrix, for its own drift window.
-      const index = features ? decoded.inputs.findIndex((t) => t.data === features.data) : -1;
-      const shadowFeatures = index >= 0 ? { data: shadowInputs[index]!.data as Float32Array, width: features!.width } : null;
-      const job: ShadowJob = { model, live: version, shadow, inputs: shadowInputs, rows, liveColumns: columns, features: shadowFeatures,
+      const job: ShadowJob = { model, live: version, shadow, inputs: shadowInputs, rows, liveColumns: columns,
         requestId: request.requestId, timeoutMs: request.timeoutMs };
       // After the live answer has been written: the shadow never delays it.
       setImmediate(() => void this.runShadow(job));
@@ -163,7 +159,6 @@ export class DataPlane {
   private async runShadow(job: ShadowJob): Promise<void> {
     const { model, live, shadow, inputs, rows } = job;
     const startedAt = performance.now();
-    if (this.monitoring && job.features) shadow.monitor.observeInputs('shadow', job.features.data, job.features.width, rows);
     let outputs: WireTensor[];
     try {
       outputs = await this.scheduler.submit(shadow.target, {

@@ -114,7 +114,7 @@ export class ModelRegistry {
       const drift = { ...this.driftDefaults, ...driftOptions(model.config) };
       const monitor = new VersionMonitor(model.name, artifact.version, artifact.reference, drift, this.metrics, this.clock);
       const served = new ServedVersion(model, artifact, this.defaults, monitor);
-      await this.pool.loadEverywhere(artifact.key, artifact.path);
+      await this.pool.loadEverywhere(artifact.key, artifact.path, served.binning ?? undefined);
       model.versions.set(artifact.version, served);
       model.clearStatus(artifact.version);
       return served;

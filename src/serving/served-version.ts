@@ -3,6 +3,7 @@
 // choose it (ready) or it is finishing its last batches before an unload (draining).
 import { badRequest, VigilError } from '../errors.js';
 import type { BatchTarget } from '../inference/batcher.js';
+import type { FeatureBinning } from '../inference/protocol.js';
 import { PredictionReader } from '../inference/predictions.js';
 import type { VersionMonitor } from '../monitoring/version-monitor.js';
 import type { VersionArtifact } from '../repository/repository.js';
@@ -16,6 +17,8 @@ export interface ServingDefaults {
   maxQueueDelayUs: number;
   maxQueueRows: number;
   maxInstances: number;
+  /** Drift and latency monitoring; off, workers count no feature bins either. */
+  monitoring: boolean;
 }
 
 /** What a version needs to know of its model (the model holds its versions, not the reverse). */
@@ -35,6 +38,8 @@ export class ServedVersion {
   readonly rowsError: string | null;
   readonly v2: V2Decoder;
   readonly reader: PredictionReader;
+  /** What the workers need to count the feature bins drift watches, or null (no drift on inputs). */
+  readonly binning: FeatureBinning | null;
   /** Routing chooses only ready versions; a draining one finishes its queued batches, then unloads. */
   state: 'ready' | 'draining' = 'ready';
 
@@ -73,7 +78,12 @@ export class ServedVersion {
     this.rows = rows;
     this.rowsError = rowsError;
     checkReferenceColumns(artifact, rows);
-    this.v2 = new V2Decoder(inputs, outputs, this.target.batchable, rows?.featureInput() ?? null);
+    this.v2 = new V2Decoder(inputs, outputs, this.target.batchable);
+    const featureInput = rows?.featureInput();
+    this.binning = defaults.monitoring && artifact.reference && featureInput
+      ? { input: featureInput.name, edges: artifact.reference.features.map((f) => f.edges) }
+      : null;
+    if (this.binning) this.target.onFeatureBins = (role, bins) => monitor.observeInputBins(role, bins);
     this.reader = new PredictionReader(model.task, outputs, config);
   }
 

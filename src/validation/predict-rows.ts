@@ -59,9 +59,7 @@ export class RowSchema {
   /** Decodes body.features (one row) or body.instances (many rows) into the model's input. */
   decode(body: { features?: unknown; instances?: unknown }): DecodedInputs {
     const { data, rows } = this.decodeRows(body);
-    const tensor = { name: this.input.name, type: this.input.type, dims: this.dims(rows), data };
-    const drift = this.featureInput();
-    return { inputs: [tensor], rows, features: drift ? { data: data as Float32Array, width: this.width } : null };
+    return { inputs: [{ name: this.input.name, type: this.input.type, dims: this.dims(rows), data }], rows };
   }
 
   private decodeRows(body: { features?: unknown; instances?: unknown }): { data: TensorData; rows: number } {

@@ -8,7 +8,7 @@ import {
   type OrtType, type TensorData, type TensorSpec, type V2Datatype, type WireTensor,
 } from '../inference/tensors.js';
 import { ajv, describeAjvError } from '../config/ajv.js';
-import type { DecodedInputs, FeatureInput } from './decoded.js';
+import type { DecodedInputs } from './decoded.js';
 
 export interface V2InferRequest {
   id?: string;
@@ -63,8 +63,6 @@ export class V2Decoder {
     readonly inputs: readonly TensorSpec[],
     readonly outputs: readonly TensorSpec[],
     readonly batchable: boolean,
-    /** The input drift watches (the /predict feature matrix), if any. */
-    private readonly featureInput: FeatureInput | null,
   ) {}
 
   decode(body: unknown): DecodedV2 {
@@ -103,9 +101,7 @@ export class V2Decoder {
         return o.name;
       });
     }
-    const featureTensor = this.featureInput ? tensors.find((t) => t.name === this.featureInput!.name) : undefined;
-    const features = featureTensor ? { data: featureTensor.data as Float32Array, width: this.featureInput!.width } : null;
-    return { id: request.id, inputs: tensors, rows, features, outputs };
+    return { id: request.id, inputs: tensors, rows, outputs };
   }
 }
 

@@ -31,9 +31,9 @@ function rowsTensor(values: number[], width: number): WireTensor {
 class CountingExecutor implements BatchExecutor {
   runs = 0;
   constructor(private readonly pool: InferencePool) {}
-  run(key: string, path: string, inputs: WireTensor[]) {
+  run(key: string, path: string, inputs: WireTensor[], options: { countBins: boolean }) {
     this.runs++;
-    return this.pool.run(key, path, inputs);
+    return this.pool.run(key, path, inputs, options);
   }
 }
 

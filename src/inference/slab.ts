@@ -1,0 +1,316 @@
+// The shared-memory hand-off between the main thread and one inference worker. Every batch in
+// flight owns a slot, a growable SharedArrayBuffer: the main thread writes the request into
+// it (version key and model path, input tensors, whether to count drift bins) and the worker
+// writes the answer over it (output tensors and bin counts, or an error). A control block per
+// worker holds two rings of slot numbers, submitted and completed, whose counters both sides
+// wait on with Atomics. So a batch costs no structured clone and no MessagePort, and a worker
+// that is still busy picks the next batch up without being woken at all.
+// Both threads import this file; it knows tensors, not models or HTTP.
+import { allocate, type OrtType, type TensorData, type TypedArray, type WireTensor } from './tensors.js';
+
+// ES2024 members Node 20 has and TypeScript's ES2022 library does not declare.
+declare global {
+  interface SharedArrayBuffer {
+    grow(newByteLength: number): void;
+  }
+  interface SharedArrayBufferConstructor {
+    new (byteLength: number, options?: { maxByteLength?: number }): SharedArrayBuffer;
+  }
+  interface Atomics {
+    waitAsync(array: Int32Array, index: number, value: number): { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+  }
+}
+
+/** Control block cells (Int32Array indices). */
+const STOP = 0;
+/** Batches the main thread has put in the submit ring (only ever grows, wraps at 2^31). */
+export const SUBMITTED = 1;
+/** Batches the worker has put in the done ring. */
+export const COMPLETED = 2;
+const RINGS = 4;
+
+const SLOT_HEADER_BYTES = 16;
+const STATUS = 0; // Int32 index in a slot: 0 request, 1 ok, 2 failed
+const STATUS_OK = 1;
+const STATUS_FAILED = 2;
+/** Reserved address space per slot; only what a batch uses is ever committed. */
+const SLOT_MAX_BYTES = 1 << 30;
+const SLOT_INITIAL_BYTES = 64 * 1024;
+
+const TYPES: readonly OrtType[] = [
+  'bool', 'uint8', 'uint16', 'uint32', 'uint64', 'int8', 'int16', 'int32', 'int64',
+  'float16', 'float32', 'float64', 'string',
+];
+const TYPE_CODE = new Map(TYPES.map((t, i) => [t, i]));
+
+/** Bin counts of a batch's feature rows (see config/reference-bins.ts countBins). */
+export interface FeatureBins {
+  counts: Float64Array;
+  nonFinite: Float64Array;
+}
+
+/** What a worker reads from a slot. */
+export interface BatchRequest {
+  key: string;
+  path: string;
+  countBins: boolean;
+  inputs: WireTensor[];
+}
+
+/** What the main thread reads back. */
+export type BatchAnswer = { ok: true; outputs: WireTensor[]; bins: FeatureBins | null } | { ok: false; error: string };
+
+/** One worker's control block and slots, as both threads see them (both are shared). */
+export interface Channel {
+  control: SharedArrayBuffer;
+  slots: SharedArrayBuffer[];
+}
+
+export function createChannel(slots: number): Channel {
+  return {
+    control: new SharedArrayBuffer(4 * (RINGS + 2 * ringSize(slots))),
+    slots: Array.from({ length: slots }, () => new SharedArrayBuffer(SLOT_INITIAL_BYTES, { maxByteLength: SLOT_MAX_BYTES })),
+  };
+}
+
+/** A power of two, so that `counter & mask` stays continuous when a counter wraps at 2^31. */
+function ringSize(slots: number): number {
+  let size = 1;
+  while (size < slots) size *= 2;
+  return size;
+}
+
+/** The two rings over a control block: slot numbers submitted by main, completed by the worker. */
+export class Rings {
+  readonly cells: Int32Array;
+  private readonly size: number;
+  private readonly mask: number;
+
+  constructor(channel: Channel) {
+    this.cells = new Int32Array(channel.control);
+    this.size = ringSize(channel.slots.length);
+    this.mask = this.size - 1;
+  }
+
+  /** Main thread: hands slot `slot` to the worker, waking it if it sleeps. */
+  submit(slot: number): void {
+    const n = Atomics.load(this.cells, SUBMITTED);
+    this.cells[RINGS + (n & this.mask)] = slot;
+    Atomics.store(this.cells, SUBMITTED, (n + 1) | 0);
+    // Wakes a worker waiting on SUBMITTED; with none waiting (it is busy) this is only a check.
+    Atomics.notify(this.cells, SUBMITTED);
+  }
+
+  /** The slot handed over as the `n`-th submission. */
+  submitted(n: number): number {
+    return this.cells[RINGS + (n & this.mask)]!;
+  }
+
+  /** Worker: reports slot `slot` done and wakes the main thread's waiter. */
+  complete(slot: number): void {
+    const n = Atomics.load(this.cells, COMPLETED);
+    this.cells[RINGS + this.size + (n & this.mask)] = slot;
+    Atomics.store(this.cells, COMPLETED, (n + 1) | 0);
+    Atomics.notify(this.cells, COMPLETED);
+  }
+
+  completed(n: number): number {
+    return this.cells[RINGS + this.size + (n & this.mask)]!;
+  }
+
+  count(cell: typeof SUBMITTED | typeof COMPLETED): number {
+    return Atomics.load(this.cells, cell);
+  }
+
+  /** Resolves once `cell` no longer holds `seen` (at once if it already does not). */
+  async changed(cell: typeof SUBMITTED | typeof COMPLETED, seen: number): Promise<void> {
+    const wait = Atomics.waitAsync(this.cells, cell, seen);
+    if (wait.async) await wait.value;
+  }
+
+  stop(): void {
+    Atomics.store(this.cells, STOP, 1);
+    Atomics.notify(this.cells, SUBMITTED);
+  }
+
+  get stopped(): boolean {
+    return Atomics.load(this.cells, STOP) === 1;
+  }
+
+  /** Back to empty rings (a worker that restarts starts from zero). */
+  reset(): void {
+    this.cells.fill(0);
+  }
+}
+
+/**
+ * A sequential writer/reader over one slot. Scalars are 32-bit little-endian; typed-array
+ * payloads start 8-byte aligned; strings (and BYTES elements, as in Triton's binary tensor
+ * format) are a 32-bit length and UTF-8 bytes.
+ */
+class SlotCursor {
+  private view: DataView;
+  private bytes: Buffer;
+  at = SLOT_HEADER_BYTES;
+
+  constructor(private readonly sab: SharedArrayBuffer) {
+    this.view = new DataView(sab);
+    this.bytes = Buffer.from(sab);
+  }
+
+  status(): number {
+    return Atomics.load(new Int32Array(this.sab, 0, 1), STATUS);
+  }
+
+  setStatus(status: number): void {
+    Atomics.store(new Int32Array(this.sab, 0, 1), STATUS, status);
+  }
+
+  private ensure(bytes: number): void {
+    const end = this.at + bytes;
+    if (end <= this.sab.byteLength) return;
+    if (end > SLOT_MAX_BYTES) throw new Error(`a batch of ${end} bytes is over the ${SLOT_MAX_BYTES}-byte hand-off limit`);
+    this.sab.grow(Math.min(SLOT_MAX_BYTES, Math.max(end, 2 * this.sab.byteLength)));
+    this.bytes = Buffer.from(this.sab);
+  }
+
+  private align(): void {
+    this.at = (this.at + 7) & ~7;
+  }
+
+  writeU32(value: number): void {
+    this.ensure(4);
+    this.view.setUint32(this.at, value, true);
+    this.at += 4;
+  }
+
+  readU32(): number {
+    const value = this.view.getUint32(this.at, true);
+    this.at += 4;
+    return value;
+  }
+
+  writeString(value: string): void {
+    const length = Buffer.byteLength(value);
+    this.writeU32(length);
+    this.ensure(length);
+    this.bytes.write(value, this.at, 'utf8');
+    this.at += length;
+  }
+
+  readString(): string {
+    const length = this.readU32();
+    const value = this.bytes.toString('utf8', this.at, this.at + length);
+    this.at += length;
+    return value;
+  }
+
+  writeArray(data: TypedArray): void {
+    this.writeU32(data.byteLength);
+    this.align();
+    this.ensure(data.byteLength);
+    new Uint8Array(this.sab, this.at, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    this.at += data.byteLength;
+  }
+
+  /** Copies a payload out into `into` (ORT refuses shared memory, and the slot is reused). */
+  readArrayInto(into: TypedArray): void {
+    const byteLength = this.readU32();
+    this.align();
+    if (byteLength !== into.byteLength) throw new Error(`slot holds ${byteLength} bytes where ${into.byteLength} were expected`);
+    new Uint8Array(into.buffer, into.byteOffset, byteLength).set(new Uint8Array(this.sab, this.at, byteLength));
+    this.at += byteLength;
+  }
+
+  writeTensor(tensor: WireTensor): void {
+    this.writeString(tensor.name);
+    this.writeU32(TYPE_CODE.get(tensor.type)!);
+    this.writeU32(tensor.dims.length);
+    for (const d of tensor.dims) this.writeU32(d);
+    if (tensor.type === 'string') {
+      const strings = tensor.data as string[];
+      this.writeU32(strings.length);
+      for (const s of strings) this.writeString(s);
+    } else {
+      this.writeArray(tensor.data as TypedArray);
+    }
+  }
+
+  readTensor(): WireTensor {
+    const name = this.readString();
+    const type = TYPES[this.readU32()]!;
+    const dims = new Array<number>(this.readU32());
+    for (let i = 0; i < dims.length; i++) dims[i] = this.readU32();
+    let data: TensorData;
+    if (type === 'string') {
+      const strings = new Array<string>(this.readU32());
+      for (let i = 0; i < strings.length; i++) strings[i] = this.readString();
+      data = strings;
+    } else {
+      let count = 1;
+      for (const d of dims) count *= d;
+      data = allocate(type, count);
+      this.readArrayInto(data as TypedArray);
+    }
+    return { name, type, dims, data };
+  }
+}
+
+/** Main thread: writes a batch request into a slot. */
+export function writeRequest(slot: SharedArrayBuffer, request: BatchRequest): void {
+  const cursor = new SlotCursor(slot);
+  cursor.setStatus(0);
+  cursor.writeString(request.key);
+  cursor.writeString(request.path);
+  cursor.writeU32(request.countBins ? 1 : 0);
+  cursor.writeU32(request.inputs.length);
+  for (const tensor of request.inputs) cursor.writeTensor(tensor);
+}
+
+/** Worker: reads the request the main thread wrote. */
+export function readRequest(slot: SharedArrayBuffer): BatchRequest {
+  const cursor = new SlotCursor(slot);
+  const key = cursor.readString();
+  const path = cursor.readString();
+  const countBins = cursor.readU32() === 1;
+  const inputs = new Array<WireTensor>(cursor.readU32());
+  for (let i = 0; i < inputs.length; i++) inputs[i] = cursor.readTensor();
+  return { key, path, countBins, inputs };
+}
+
+/** Worker: writes the answer over the request. */
+export function writeAnswer(slot: SharedArrayBuffer, answer: BatchAnswer): void {
+  const cursor = new SlotCursor(slot);
+  if (!answer.ok) {
+    cursor.writeString(answer.error);
+    cursor.setStatus(STATUS_FAILED);
+    return;
+  }
+  cursor.writeU32(answer.outputs.length);
+  for (const tensor of answer.outputs) cursor.writeTensor(tensor);
+  cursor.writeU32(answer.bins ? 1 : 0);
+  if (answer.bins) {
+    cursor.writeU32(answer.bins.counts.length);
+    cursor.writeU32(answer.bins.nonFinite.length);
+    cursor.writeArray(answer.bins.counts);
+    cursor.writeArray(answer.bins.nonFinite);
+  }
+  cursor.setStatus(STATUS_OK);
+}
+
+/** Main thread: reads the worker's answer. */
+export function readAnswer(slot: SharedArrayBuffer): BatchAnswer {
+  const cursor = new SlotCursor(slot);
+  if (cursor.status() === STATUS_FAILED) return { ok: false, error: cursor.readString() };
+  const outputs = new Array<WireTensor>(cursor.readU32());
+  for (let i = 0; i < outputs.length; i++) outputs[i] = cursor.readTensor();
+  let bins: FeatureBins | null = null;
+  if (cursor.readU32() === 1) {
+    const counts = new Float64Array(cursor.readU32());
+    const nonFinite = new Float64Array(cursor.readU32());
+    cursor.readArrayInto(counts);
+    cursor.readArrayInto(nonFinite);
+    bins = { counts, nonFinite };
+  }
+  return { ok: true, outputs, bins };
+}
