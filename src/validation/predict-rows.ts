@@ -1,18 +1,22 @@
 // The /predict row schema of one model version: feature names, types and bounds from
 // config.json, or a plain array width inferred from the ONNX input. Compiled once with ajv;
-// decoding writes validated rows straight into the typed array the batcher will send.
+// decoding writes validated rows straight into the typed array the batcher will send. Common
+// bodies take a compiled fast path (fast-rows.ts); any body it does not accept is decoded here,
+// so every error comes from the schema.
 import type { ValidateFunction } from 'ajv';
 import { badRequest } from '../errors.js';
 import { allocate, isBigIntType, type OrtType, type TensorData, type TensorSpec } from '../inference/tensors.js';
 import type { DecodedInputs, FeatureInput } from './decoded.js';
 import type { FeatureConfig } from '../config/model-config.js';
 import { ajv, describeAjvError } from '../config/ajv.js';
+import { compileFastRows, type FastRowDecoder } from './fast-rows.js';
 
 
 export class RowSchema {
   readonly width: number;
   private readonly validateObject: ValidateFunction | null;
   private readonly validateArray: ValidateFunction;
+  private readonly fast: FastRowDecoder | null;
 
   constructor(
     readonly modelName: string,
@@ -37,6 +41,7 @@ export class RowSchema {
           properties: Object.fromEntries(features.map((f) => [f.name, featureSchema(f)])),
         })
       : null;
+    this.fast = compileFastRows(input.type, width, featureNames, features, maxInstances);
   }
 
   /** Tensor dims for `rows` rows: [rows, width], or [rows] for a one-dimensional input. */
@@ -58,11 +63,12 @@ export class RowSchema {
 
   /** Decodes body.features (one row) or body.instances (many rows) into the model's input. */
   decode(body: { features?: unknown; instances?: unknown }): DecodedInputs {
-    const { data, rows } = this.decodeRows(body);
+    const { data, rows } = this.fast?.decode(body) ?? this.decodeRows(body);
     return { inputs: [{ name: this.input.name, type: this.input.type, dims: this.dims(rows), data }], rows };
   }
 
-  private decodeRows(body: { features?: unknown; instances?: unknown }): { data: TensorData; rows: number } {
+  /** The schema path alone (the fast path's reference, and the source of every error). */
+  decodeRows(body: { features?: unknown; instances?: unknown }): { data: TensorData; rows: number } {
     if (body.features !== undefined && body.instances !== undefined) {
       throw badRequest('send either features (one row) or instances (several rows), not both');
     }
