@@ -1,6 +1,7 @@
 // What a model's outputs mean for its task: classifiers give a label and class probabilities,
 // regressors a value, raw models their named outputs. Used by /predict responses, output
-// drift, and shadow agreement alike, so all three read the outputs the same way.
+// drift, and shadow agreement alike, so all three read the outputs the same way. /predict
+// answers are written as JSON text directly (predictionsJson), without building the objects.
 import type { ModelConfig, Task } from '../config/model-config.js';
 import { isFloatType, toJsonArray, type TensorSpec, type WireTensor } from './tensors.js';
 
@@ -17,6 +18,8 @@ export class PredictionReader {
   private readonly labelName: string | undefined;
   private readonly probabilitiesName: string | undefined;
   private readonly valueName: string | undefined;
+  /** config.json classes, each already as JSON text. */
+  private readonly classJson: string[] | undefined;
 
   constructor(
     readonly task: Task,
@@ -38,6 +41,7 @@ export class PredictionReader {
         ?? outputs.find((o) => isFloatType(o.type))?.name;
       if (!this.valueName) throw new Error(`no floating-point output to read as the regression value`);
     }
+    this.classJson = config?.classes?.map((c) => JSON.stringify(c));
     for (const name of [this.labelName, this.probabilitiesName, this.valueName]) {
       if (name && !outputs.some((o) => o.name === name)) throw new Error(`config names output '${name}', which the graph lacks`);
     }
@@ -67,6 +71,34 @@ export class PredictionReader {
       if (confidence) confidence[r] = (probabilities!.data as Float32Array)[r * classes + index] ?? NaN;
     }
     return { label: labels, probability: confidence };
+  }
+
+  /** The text of JSON.stringify(predictions(...)), written without building the objects. */
+  json(outputs: readonly WireTensor[], rows: number, columns: PredictionColumns): string {
+    if (this.task === 'raw') return JSON.stringify(this.predictions(outputs, rows, columns));
+    let out = '[';
+    if (this.task === 'regression') {
+      const value = columns.value!;
+      for (let r = 0; r < rows; r++) out += `${r ? ',' : ''}{"value":${jsonNumber(value[r]!)}}`;
+      return out + ']';
+    }
+    const probabilities = this.probabilitiesName ? outputs.find((o) => o.name === this.probabilitiesName) : undefined;
+    const label = this.labelName ? outputs.find((o) => o.name === this.labelName) : undefined;
+    const stringLabels = label && Array.isArray(label.data) ? label.data as string[] : undefined;
+    const probs = probabilities?.data as Float32Array | undefined;
+    const classes = probs ? probs.length / rows : 0;
+    const { label: index, probability } = columns;
+    for (let r = 0; r < rows; r++) {
+      const i = index![r]!;
+      out += `${r ? ',' : ''}{"label":${stringLabels ? JSON.stringify(stringLabels[r]) : this.classJson?.[i] ?? i}`;
+      if (probs) {
+        out += `,"probability":${jsonNumber(probability![r]!)},"probabilities":[`;
+        for (let k = r * classes, end = k + classes; k < end; k++) out += (k > r * classes ? ',' : '') + jsonNumber(probs[k]!);
+        out += ']';
+      }
+      out += '}';
+    }
+    return out + ']';
   }
 
   /** One JSON-ready prediction per row, as /predict answers (pass `columns` if already read). */
@@ -104,6 +136,11 @@ export class PredictionReader {
     }
     return result;
   }
+}
+
+/** A number as JSON writes it (non-finite numbers become null). */
+function jsonNumber(x: number): string {
+  return x - x === 0 ? '' + x : 'null';
 }
 
 function argmax(values: Float32Array, offset: number, length: number): number {
