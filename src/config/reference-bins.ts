@@ -84,14 +84,7 @@ export function countBins(
         bad++; // NaN or ±Infinity
         continue;
       }
-      let lo = eb;
-      let hi = ee;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (edges[mid]! < x) lo = mid + 1;
-        else hi = mid;
-      }
-      counts[bb + lo - eb]!++;
+      counts[bb + binOf(edges, eb, ee, x)]!++;
     }
     nonFinite[j]! += bad;
   }

@@ -12,7 +12,7 @@
  */
 import { type Clock, systemClock } from './clock.js';
 import { parseReferenceColumn, type ReferenceColumn } from '../config/reference.js';
-import { binLayout, binOf, countBins, type BinLayout } from '../config/reference-bins.js';
+import { binLayout, binOf, edgesFor, type BinLayout } from '../config/reference-bins.js';
 
 export type { Reference, ReferenceColumn } from '../config/reference.js';
 
@@ -145,9 +145,6 @@ export class DriftWindow {
   readonly layout: BinLayout;
   private readonly ref: Float64Array;
   private readonly totalBins: number;
-  /** Per-call counts before they are merged (observeRows). */
-  private readonly scratchCounts: Float64Array;
-  private readonly scratchNonFinite: Float64Array;
   /** slices × totalBins per-slice bin counts (ring) */
   private readonly sliceCounts: Float64Array;
   /** slices × columnCount per-slice observation counts (ring) */
@@ -201,8 +198,6 @@ export class DriftWindow {
 
     this.layout = binLayout(columns.map((c) => c.edges));
     this.totalBins = this.layout.totalBins;
-    this.scratchCounts = new Float64Array(this.totalBins);
-    this.scratchNonFinite = new Float64Array(cols);
     this.ref = Float64Array.from(columns.flatMap((c) => c.proportions));
 
     this.sliceCounts = new Float64Array(this.slices * this.totalBins);
@@ -262,11 +257,27 @@ export class DriftWindow {
       throw new RangeError(`observeRows: data has ${data.length} elements, need ${(rows - 1) * stride + columnCount}`);
     }
     if (rows === 0 || columnCount === 0) return;
-    const cells = this.layout.binBase[columnOffset + columnCount]! - this.layout.binBase[columnOffset]!;
-    const counts = this.scratchCounts.subarray(0, cells).fill(0);
-    const nonFinite = this.scratchNonFinite.subarray(0, columnCount).fill(0);
-    countBins(this.layout, data, rows, stride, columnOffset, columnCount, counts, nonFinite);
-    this.addBinCounts(columnOffset, columnCount, counts, nonFinite);
+    this.advance();
+    const { edgeBase, binBase } = this.layout;
+    const edges = edgesFor(this.layout, data);
+    const sliceBase = this.slot * this.totalBins;
+    for (let j = 0; j < columnCount; j++) {
+      const c = columnOffset + j;
+      let added = 0;
+      let bad = 0;
+      for (let r = 0, at = j; r < rows; r++, at += stride) {
+        const x = data[at]!;
+        if (x - x !== 0) {
+          bad++; // NaN or ±Infinity
+          continue;
+        }
+        const i = binBase[c]! + binOf(edges, edgeBase[c]!, edgeBase[c + 1]!, x);
+        this.counts[i]!++;
+        this.sliceCounts[sliceBase + i]!++;
+        added++;
+      }
+      this.addToWindow(c, added, bad);
+    }
   }
 
   /**
@@ -293,13 +304,18 @@ export class DriftWindow {
         this.sliceCounts[sliceBase + i]! += k;
         added += k;
       }
-      if (added > 0) {
-        this.n[c]! += added;
-        this.sliceN[this.slot * this.columnCount + c]! += added;
-        this.dirty[c] = 1;
-      }
-      this.nonFinite[c]! += nonFinite[j]!;
+      this.addToWindow(c, added, nonFinite[j]!);
     }
+  }
+
+  /** Column c gained `added` binned values in the current slice and `bad` non-finite ones. */
+  private addToWindow(c: number, added: number, bad: number): void {
+    if (added > 0) {
+      this.n[c]! += added;
+      this.sliceN[this.slot * this.columnCount + c]! += added;
+      this.dirty[c] = 1;
+    }
+    this.nonFinite[c]! += bad;
   }
 
   /** Observations of `column` inside the window. */
