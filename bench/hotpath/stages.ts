@@ -27,6 +27,8 @@ const modelName = arg('model', 'breast-cancer');
 const versionName = arg('version', '2');
 const rows = Number(arg('rows', '1'));
 const form = arg('form', 'object');
+/** `--only plane` skips the per-stage loops (to profile the data plane alone). */
+const only = arg('only', 'all');
 
 const heldout = readHeldout(findVersion(DEFAULT_MODELS, modelName, versionName)!.heldoutPath!);
 const rowOf = (i: number) => {
@@ -71,6 +73,7 @@ const { outputs } = await pool.run(version.key, version.artifact.path, decoded.i
 const columns = version.reader.columns(outputs, decoded.rows);
 
 console.log(`${modelName} v${versionName}, ${rows} row(s) by ${form === 'array' ? 'position' : 'name'}, body ${text.length} bytes`);
+if (only !== 'plane') {
 await perCall('parse (JSON.parse of the body)', () => JSON.parse(text));
 await perCall('decode (count rows, validate, write the tensor)', () => {
   RowSchema.countRows(body);
@@ -84,6 +87,7 @@ await perCall('observe (outputs, latency, counters)', () => {
 await perCall('encode (the /predict answer as JSON text)', () =>
   `{"model":${JSON.stringify(modelName)},"version":${JSON.stringify(versionName)},"request_id":"2d652a6cfabba260-1",` +
   `"predictions":${version.reader.json(outputs, rows, columns)}}`);
+}
 
 // The data plane end to end (route, admit, decode, batch, hand-off, observe, encode) with 64
 // requests in flight, as under 64 connections: main-thread CPU per request, HTTP excluded.
@@ -108,7 +112,7 @@ async function inFlight(concurrency: number, seconds: number): Promise<void> {
   console.log(`${'whole data plane, 64 in flight (parse..encode)'.padEnd(48)} ${((readCpu(process.pid).mainUs - start) / done).toFixed(2).padStart(8)} µs  (${(done / seconds).toFixed(0)} req/s, ${stats.meanBatchRows.toFixed(1)} rows/batch)`);
 }
 await inFlight(64, 1);
-await inFlight(64, 3);
+await inFlight(64, only === 'plane' ? 8 : 3);
 
 scheduler.close();
 await pool.close();

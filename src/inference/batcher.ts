@@ -57,6 +57,8 @@ class VersionQueue {
   inflight = 0;
   batches = 0;
   batchedRows = 0;
+  /** Dropped by forget(): a new queue takes the key's place. */
+  forgotten = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(readonly target: BatchTarget, readonly role: Role) {}
@@ -89,6 +91,8 @@ export interface QueueStats {
 
 export class BatchScheduler {
   private readonly queues = new Map<string, VersionQueue>();
+  /** Each target's live and shadow queue, found without building the key string per request. */
+  private readonly byTarget = new WeakMap<BatchTarget, Partial<Record<Role, VersionQueue>>>();
   private readonly live: VersionQueue[] = [];
   private readonly shadow: VersionQueue[] = [];
   private cursor = 0;
@@ -156,6 +160,7 @@ export class BatchScheduler {
     for (const [id, queue] of this.queues) {
       if (queue.target.key !== key) continue;
       this.queues.delete(id);
+      queue.forgotten = true;
       const list = queue.role === 'live' ? this.live : this.shadow;
       list.splice(list.indexOf(queue), 1);
     }
@@ -183,6 +188,8 @@ export class BatchScheduler {
   }
 
   private queueFor(target: BatchTarget, role: Role): VersionQueue {
+    const cached = this.byTarget.get(target)?.[role];
+    if (cached && !cached.forgotten) return cached;
     const id = `${target.key}\u0000${role}`;
     let queue = this.queues.get(id);
     if (!queue || queue.target !== target) {
@@ -191,6 +198,9 @@ export class BatchScheduler {
       this.queues.set(id, queue);
       (role === 'live' ? this.live : this.shadow).push(queue);
     }
+    const queues = this.byTarget.get(target) ?? {};
+    queues[role] = queue;
+    this.byTarget.set(target, queues);
     return queue;
   }
 
