@@ -41,6 +41,8 @@ export const unsupportedMediaType = (got: string) =>
 export const unauthorized = () => new VigilError(401, 'unauthorized', 'missing or wrong bearer token');
 export const queueFull = (key: string, limit: number) =>
   new VigilError(503, 'queue_full', `queue for ${key} is full (${limit} rows); retry later`, { headers: { 'Retry-After': '1' } });
+export const overloaded = (waitedMs: number) =>
+  new VigilError(503, 'overloaded', `the server is overloaded (requests waited over ${waitedMs} ms); retry later`, { headers: { 'Retry-After': '1' } });
 export const notReady = (what: string) =>
   new VigilError(503, 'not_ready', `${what} is not ready`, { headers: { 'Retry-After': '1' } });
 export const deadlineExceeded = (key: string, timeoutMs: number) =>

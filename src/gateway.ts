@@ -5,10 +5,11 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { DataPlane } from './serving/data-plane.js';
-import { BatchScheduler } from './inference/batcher.js';
+import { BatchScheduler, FULL_BATCH_SLOTS } from './inference/batcher.js';
 import { InferencePool } from './inference/pool.js';
 import { loadUws, UwsFallbackError, type LoadedUws } from './http/uws.js';
 import { Router } from './http/router.js';
+import { MainThreadShedder } from './http/shedding.js';
 import { mountPredict } from './http/predict.js';
 import { mountV2 } from './http/v2.js';
 import { mountOps } from './http/ops.js';
@@ -44,10 +45,10 @@ export class Gateway {
 
   constructor(readonly options: Options, readonly logger: Logger) {
     this.metrics = new Metrics();
-    this.pool = new InferencePool(options.workers);
-    // Batching off means the plain piscina pattern, one request per task with piscina queueing
-    // them; batching on keeps only a short pipeline so that waiting rows coalesce.
+    // Batching off means one request per task with the pool queueing them; batching on keeps
+    // only a short pipeline so that waiting rows coalesce (full batches may use a few more slots).
     const maxInflight = options.workers * (options.batching ? options.pipelineDepth : 64);
+    this.pool = new InferencePool(options.workers, options.pipelineDepth * FULL_BATCH_SLOTS);
     this.scheduler = new BatchScheduler(this.pool, maxInflight, {
       onBatch: (target, _role, rows) => {
         if (options.monitoring) this.metrics.batchSize.labels(...splitKey(target.key)).observe(rows);
@@ -87,7 +88,8 @@ export class Gateway {
       },
       logError: (error, requestId) => this.logger.error({ request_id: requestId, err: (error as Error)?.message ?? String(error) }, 'request failed'),
     });
-    const common = { registry: this.registry, plane: this.plane, maxBodyBytes: this.options.maxBodyBytes, timeoutMs: this.options.timeoutMs };
+    const shedder = new MainThreadShedder(this.options.shedAfterMs, this.options.shedHoldMs);
+    const common = { registry: this.registry, plane: this.plane, shedder, maxBodyBytes: this.options.maxBodyBytes, timeoutMs: this.options.timeoutMs };
     mountPredict(router, common);
     mountV2(router, { ...common, serverVersion: PACKAGE_VERSION });
     mountOps(router, { metrics: this.metrics, stats: this.stats });

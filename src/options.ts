@@ -20,6 +20,10 @@ export interface Options {
   maxQueueRows: number;
   /** Batches in flight across the pool (per worker). */
   pipelineDepth: number;
+  /** Refuse data-plane requests once the event-loop turn is this old (0 = never). */
+  shedAfterMs: number;
+  /** Hold a refused request this long before answering its 503. */
+  shedHoldMs: number;
   monitoring: boolean;
   watch: boolean;
   allowUwsFallback: boolean;
@@ -49,6 +53,8 @@ const FLAGS: Record<string, FlagSpec> = {
   '--max-queue-delay-us': { env: 'VIGIL_MAX_QUEUE_DELAY_US', kind: 'int', key: 'maxQueueDelayUs', help: 'hold partial batches this long (default 0: never)' },
   '--max-queue-rows': { env: 'VIGIL_MAX_QUEUE_ROWS', kind: 'int', key: 'maxQueueRows', help: 'queued rows per version before 503 (default 4096)' },
   '--pipeline-depth': { env: 'VIGIL_PIPELINE_DEPTH', kind: 'int', key: 'pipelineDepth', help: 'batches in flight per worker (default 2)' },
+  '--shed-after-ms': { env: 'VIGIL_SHED_AFTER_MS', kind: 'int', key: 'shedAfterMs', help: 'refuse requests (503) still unread when the event-loop turn is this old; 0 = never (default 20)' },
+  '--shed-hold-ms': { env: 'VIGIL_SHED_HOLD_MS', kind: 'int', key: 'shedHoldMs', help: 'answer such a refusal after this long, so clients cannot retry at once (default 250)' },
   '--monitoring': { env: 'VIGIL_MONITORING', kind: 'bool', key: 'monitoring', help: 'drift, percentiles and metrics on|off (default on)' },
   '--watch': { env: 'VIGIL_WATCH', kind: 'bool', key: 'watch', help: 'load new version folders as they appear (default off)' },
   '--allow-uws-fallback': { env: 'VIGIL_ALLOW_UWS_FALLBACK', kind: 'bool', key: 'allowUwsFallback', help: "run on uWebSockets.js's slow pure-JS fallback if the native binary fails (default off)" },
@@ -62,7 +68,7 @@ export function defaults(): Options {
     workers: Math.max(1, availableParallelism() - 1),
     logLevel: 'info', predictionLog: null, predictionLogSample: 1,
     maxBodyBytes: 1024 * 1024, maxInstances: 1024, timeoutMs: 30_000,
-    batching: true, maxBatchSize: 64, maxQueueDelayUs: 0, maxQueueRows: 4096, pipelineDepth: 2,
+    batching: true, maxBatchSize: 64, maxQueueDelayUs: 0, maxQueueRows: 4096, pipelineDepth: 2, shedAfterMs: 20, shedHoldMs: 250,
     monitoring: true, watch: false, allowUwsFallback: false, adminToken: null,
   };
 }
@@ -150,4 +156,6 @@ function check(o: Options): void {
   if (o.maxQueueDelayUs < 0) fail(`--max-queue-delay-us must not be negative`);
   if (o.maxQueueRows < 1) fail(`--max-queue-rows must be at least 1`);
   if (o.pipelineDepth < 1 || o.pipelineDepth > 16) fail(`--pipeline-depth must be 1..16`);
+  if (o.shedAfterMs < 0) fail(`--shed-after-ms must not be negative`);
+  if (o.shedHoldMs < 0 || o.shedHoldMs > 10_000) fail(`--shed-hold-ms must be 0..10000`);
 }

@@ -16,7 +16,6 @@ import { Metrics } from '../../src/monitoring/metrics.js';
 import { scanRepository } from '../../src/repository/repository.js';
 import { DataPlane } from '../../src/serving/data-plane.js';
 import { ModelRegistry } from '../../src/serving/registry.js';
-import { RowSchema } from '../../src/validation/predict-rows.js';
 import { readCpu } from './cpu.js';
 
 const arg = (name: string, fallback: string) => {
@@ -75,10 +74,7 @@ const columns = version.reader.columns(outputs, decoded.rows);
 console.log(`${modelName} v${versionName}, ${rows} row(s) by ${form === 'array' ? 'position' : 'name'}, body ${text.length} bytes`);
 if (only !== 'plane') {
 await perCall('parse (JSON.parse of the body)', () => JSON.parse(text));
-await perCall('decode (count rows, validate, write the tensor)', () => {
-  RowSchema.countRows(body);
-  return version.rowSchema().decode(body);
-});
+await perCall('decode (validate, write the tensor)', () => version.rowSchema().decode(body));
 await perCall('route (traffic split, unpinned)', () => model.traffic!.splitter.pick(undefined));
 await perCall('observe (outputs, latency, counters)', () => {
   const c = version.reader.columns(outputs, rows);
@@ -100,7 +96,7 @@ async function inFlight(concurrency: number, seconds: number): Promise<void> {
       const parsed = JSON.parse(text) as Record<string, unknown>;
       const prediction = await plane.predict({
         model, pinned: versionName, routingKey: undefined, timeoutMs: 30_000, startedAt: performance.now(), requestId: 'x',
-        rows: RowSchema.countRows(parsed), decode: (v) => v.rowSchema().decode(parsed),
+        decode: (v) => v.rowSchema().decode(parsed),
       });
       void `{"model":${JSON.stringify(modelName)},"version":${JSON.stringify(versionName)},"request_id":"x",` +
         `"predictions":${prediction.version.reader.json(prediction.outputs, prediction.decoded.rows, prediction.columns)}}`;

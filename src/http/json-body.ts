@@ -2,9 +2,13 @@
 import { badRequest } from '../errors.js';
 import type { Exchange } from './exchange.js';
 
-/** Parses a JSON body; a syntax error answers 400 with the parser's own description. */
+/** Reads and parses a JSON body; a syntax error answers 400 with the parser's own description. */
 export async function readJsonObject(exchange: Exchange, limit: number): Promise<Record<string, unknown>> {
-  const text = await exchange.readText(limit, true);
+  return parseJsonObject(await exchange.readText(limit, true));
+}
+
+/** Parses a body already read (see readJsonObject). */
+export function parseJsonObject(text: string): Record<string, unknown> {
   if (text.length === 0) throw badRequest('request body is empty; send a JSON object');
   let body: unknown;
   try {

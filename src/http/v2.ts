@@ -5,13 +5,15 @@ import { notFound, notReady } from '../errors.js';
 import { ortToV2, toJsonArray, type TensorSpec } from '../inference/tensors.js';
 import type { ModelRegistry, ServedModel, ServedVersion } from '../serving/registry.js';
 import { rolesOf } from '../routing/traffic.js';
-import { readJsonObject, timeoutOf } from './json-body.js';
+import { parseJsonObject, timeoutOf } from './json-body.js';
 import type { Exchange } from './exchange.js';
 import type { Router } from './router.js';
+import type { MainThreadShedder } from './shedding.js';
 
 export interface V2Context {
   registry: ModelRegistry;
   plane: DataPlane;
+  shedder: MainThreadShedder;
   maxBodyBytes: number;
   timeoutMs: number;
   serverVersion: string;
@@ -85,8 +87,11 @@ export function mountV2(router: Router, context: V2Context): void {
   }
 
   async function infer(ex: Exchange, model: ServedModel, pinned: string | undefined): Promise<void> {
-    const body = await readJsonObject(ex, context.maxBodyBytes);
+    if (context.shedder.shed(ex)) return;
+    const text = await ex.readText(context.maxBodyBytes, true);
     if (pinned !== undefined) findVersion(model, pinned);
+    // Parsed only once the version's queue has admitted the request.
+    let body: Record<string, unknown> | undefined;
     const prediction = await context.plane.predict({
       model,
       pinned,
@@ -94,9 +99,8 @@ export function mountV2(router: Router, context: V2Context): void {
       timeoutMs: timeoutOf(ex, context.timeoutMs),
       startedAt: ex.startedAt,
       requestId: ex.requestId,
-      rows: undefined,
-      decode: (version) => version.v2.decode(body),
-      logFeatures: () => body.inputs,
+      decode: (version) => version.v2.decode(body = parseJsonObject(text)),
+      logFeatures: () => body?.inputs,
     });
     const { version, decoded } = prediction;
     const wanted = decoded.outputs;

@@ -1,8 +1,12 @@
 // Work-conserving dynamic batcher. One bounded queue per model version and role; a single
 // scheduler feeds the worker pool. While a worker slot is free, queued work goes out at once
 // (no added latency at low load); while every slot is busy, requests pile up and the next free
-// slot takes up to max_batch_size rows from one queue as a single ORT batch. Rows of many
-// requests are packed into one typed array per input and the outputs are split back.
+// slot takes up to max_batch_size rows from one queue as a single ORT batch. A full batch (it
+// cannot grow) goes out as soon as it is complete, into one of a few extra slots, so the
+// workers stay fed while the main thread is saturated. Rows of many requests are packed into
+// one typed array per input and the outputs are split back. A queue admits requests while it
+// holds fewer than max_queue_rows rows: whether a request is refused never depends on its
+// own size, so a full queue can refuse it before its body is read or parsed.
 import { deadlineExceeded, inferenceFailed, queueFull, VigilError } from '../errors.js';
 import { Fifo } from './fifo.js';
 import type { FeatureBins } from './slab.js';
@@ -10,6 +14,8 @@ import { allocate, type TensorData, type TensorSpec, type WireTensor } from './t
 
 export interface BatchExecutor {
   run(key: string, path: string, inputs: WireTensor[], options: { countBins: boolean }): Promise<{ outputs: WireTensor[]; bins: FeatureBins | null }>;
+  /** Settles the batches that have finished, now (optional; otherwise they settle when the executor notices). */
+  reap?(): void;
 }
 
 /** A model version as the batcher sees it. */
@@ -89,6 +95,13 @@ export interface QueueStats {
   meanBatchRows: number;
 }
 
+/**
+ * In-flight batches allowed, as a multiple of maxInflight, when the batch is full. A small
+ * pipeline makes waiting rows coalesce; full batches gain nothing from waiting, and while the
+ * main thread spends a long event-loop turn parsing, they are what keeps the workers busy.
+ */
+export const FULL_BATCH_SLOTS = 4;
+
 export class BatchScheduler {
   private readonly queues = new Map<string, VersionQueue>();
   /** Each target's live and shadow queue, found without building the key string per request. */
@@ -114,15 +127,20 @@ export class BatchScheduler {
     this.sweeper.unref();
   }
 
-  /** Whether `rows` more rows would be admitted to the version's queue right now. */
-  hasRoom(target: BatchTarget, rows: number, role: Role = 'live'): boolean {
-    const queue = this.queueFor(target, role);
-    return queue.rows === 0 || queue.rows + rows <= target.maxQueueRows;
+  /** Whether the version's queue admits another request right now. */
+  hasRoom(target: BatchTarget, role: Role = 'live'): boolean {
+    return this.queueFor(target, role).rows < target.maxQueueRows;
+  }
+
+  /** Whether some live queue is at least half full: time to refuse requests as cheaply as possible. */
+  get crowded(): boolean {
+    for (const queue of this.live) if (queue.rows * 2 >= queue.target.maxQueueRows) return true;
+    return false;
   }
 
   /** Throws the 503 a full queue answers, before the caller spends anything on the request. */
-  admit(target: BatchTarget, rows: number, role: Role = 'live'): void {
-    if (this.hasRoom(target, rows, role)) return;
+  admit(target: BatchTarget, role: Role = 'live'): void {
+    if (this.hasRoom(target, role)) return;
     this.observer.onQueueFull?.(target, role);
     throw queueFull(`${target.key} (${role})`, target.maxQueueRows);
   }
@@ -130,7 +148,7 @@ export class BatchScheduler {
   submit(target: BatchTarget, job: InferenceJob, role: Role = 'live'): Promise<WireTensor[]> {
     const queue = this.queueFor(target, role);
     try {
-      this.admit(target, job.rows, role);
+      this.admit(target, role);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -140,7 +158,14 @@ export class BatchScheduler {
         enqueuedAt: this.now(), resolve, reject,
       });
       queue.rows += job.rows;
-      this.schedulePump();
+      if (target.batchable && queue.rows >= target.maxBatchSize) {
+        // A full batch: send it now. If every slot looks busy, settle the batches that have
+        // finished first; their slots free up before the next request arrives.
+        if (this.inflight >= this.maxInflight * FULL_BATCH_SLOTS) this.executor.reap?.();
+        this.pump();
+      } else {
+        this.schedulePump();
+      }
     });
   }
 
@@ -218,6 +243,12 @@ export class BatchScheduler {
   private pump(): void {
     while (this.inflight < this.maxInflight) {
       const queue = this.nextReadyQueue();
+      if (!queue) return;
+      this.dispatch(queue);
+    }
+    // Every regular slot is busy: full batches still go out, up to the extra slots.
+    while (this.inflight < this.maxInflight * FULL_BATCH_SLOTS) {
+      const queue = this.live.find((q) => q.target.batchable && q.rows >= q.target.maxBatchSize);
       if (!queue) return;
       this.dispatch(queue);
     }

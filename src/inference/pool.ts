@@ -98,6 +98,7 @@ export class InferencePool {
         return;
       }
       const task: Task = { request: { key, path, inputs, countBins: options.countBins ?? false }, resolve, reject };
+      this.reap();
       let best: WorkerLink | undefined;
       for (const link of this.links) if (link.free.length && (!best || link.running.size < best.running.size)) best = link;
       if (best) this.submit(best, task);
@@ -171,23 +172,39 @@ export class InferencePool {
     });
   }
 
-  /** Reads answers as the worker completes slots, frees the slots and hands them new batches. */
+  /**
+   * Settles every batch a worker has finished and frees its slot, now. The watchers do it when
+   * the event loop gets to them; calling it also while the main thread is busy for a long
+   * event-loop turn keeps the workers fed without waiting for the turn to end.
+   */
+  reap(): void {
+    for (const link of this.links) {
+      this.reapLink(link);
+      this.feed(link);
+    }
+  }
+
+  /** Waits for the worker to complete slots, and reaps them. */
   private async watch(link: WorkerLink): Promise<void> {
     while (!this.closed) {
       await link.rings.changed(COMPLETED, link.seen);
-      const completed = link.rings.count(COMPLETED);
-      while (link.seen !== completed) {
-        const slot = link.rings.completed(link.seen);
-        link.seen = (link.seen + 1) | 0;
-        const task = link.running.get(slot);
-        if (!task) continue;
-        link.running.delete(slot);
-        const answer = readAnswer(link.channel.slots[slot]!);
-        link.free.push(slot);
-        if (answer.ok) task.resolve({ outputs: answer.outputs, bins: answer.bins });
-        else task.reject(new Error(answer.error));
-      }
+      this.reapLink(link);
       this.feed(link);
+    }
+  }
+
+  private reapLink(link: WorkerLink): void {
+    const completed = link.rings.count(COMPLETED);
+    while (link.seen !== completed) {
+      const slot = link.rings.completed(link.seen);
+      link.seen = (link.seen + 1) | 0;
+      const task = link.running.get(slot);
+      if (!task) continue;
+      link.running.delete(slot);
+      const answer = readAnswer(link.channel.slots[slot]!);
+      link.free.push(slot);
+      if (answer.ok) task.resolve({ outputs: answer.outputs, bins: answer.bins });
+      else task.reject(new Error(answer.error));
     }
   }
 

@@ -25,9 +25,10 @@ export interface PredictRequest<D extends DecodedInputs> {
   /** performance.now() when the request was admitted. */
   startedAt: number;
   requestId: string;
-  /** Rows the request holds, if the protocol can count them before decoding: a full queue then refuses it undecoded. */
-  rows: number | undefined;
-  /** The protocol's decoder, run against the chosen version; throws a 4xx VigilError. */
+  /**
+   * The protocol's decoder, run against the chosen version once its queue has admitted the
+   * request (so a full queue refuses it before the body is parsed); throws a 4xx VigilError.
+   */
   decode(version: ServedVersion): D;
   /** Lazily gives the request's features as the client sent them, for the prediction log. */
   logFeatures?: () => unknown;
@@ -66,12 +67,20 @@ export class DataPlane {
     this.comparator = new ShadowComparator((fields) => this.logger.info(fields, 'shadow disagreed with live'));
   }
 
+  /**
+   * True while some version's queue is at least half full: protocols then read the routing
+   * fields first and parse the body only once admitted, so refusals stay cheap.
+   */
+  get crowded(): boolean {
+    return this.scheduler.crowded;
+  }
+
   /** One request, end to end: the answer to encode, or a VigilError saying why not. */
   async predict<D extends DecodedInputs>(request: PredictRequest<D>): Promise<Prediction<D>> {
     const version = this.route(request.model, request.pinned, request.routingKey);
     let decoded: D;
     try {
-      if (request.rows !== undefined) this.scheduler.admit(version.target, request.rows);
+      this.scheduler.admit(version.target);
       decoded = request.decode(version);
     } catch (error) {
       this.recordFailure(request.model, version, 'live', error);
@@ -101,7 +110,7 @@ export class DataPlane {
     const { rows } = decoded;
     const model = request.model;
     const monitor = version.monitor;
-    const shadow = this.shadowFor(model, version, rows);
+    const shadow = this.shadowFor(model, version);
     const shadowInputs = shadow ? decoded.inputs.map(cloneTensor) : null;
     let outputs: WireTensor[];
     try {
@@ -142,14 +151,14 @@ export class DataPlane {
     if (role === 'live' && versionsFault) model.guard?.record(version.version, { ok: false, latencyMicros: 0 });
   }
 
-  private shadowFor(model: ServedModel, live: ServedVersion, rows: number): ServedVersion | null {
+  private shadowFor(model: ServedModel, live: ServedVersion): ServedVersion | null {
     const sampler = model.shadow();
     if (!sampler || !sampler.shouldMirror()) return null;
     const target = model.versions.get(model.traffic!.get().shadow!.version);
     if (!target || target === live || target.state !== 'ready') return null;
     // Drop (counted) before copying anything when the shadow queue is full: under overload the
     // live path must not pay for mirrors that would be thrown away.
-    if (!this.scheduler.hasRoom(target.target, rows, 'shadow')) {
+    if (!this.scheduler.hasRoom(target.target, 'shadow')) {
       this.metrics.shadowDropped.labels(model.name, target.version, 'queue_full').inc();
       return null;
     }

@@ -55,12 +55,6 @@ export class RowSchema {
     return type === 'float32' || type === 'float64' ? { name: this.input.name, width: this.width } : null;
   }
 
-  /** Rows in a /predict body, counted without decoding it (undefined when it is malformed). */
-  static countRows(body: { features?: unknown; instances?: unknown }): number | undefined {
-    if (body.features !== undefined) return 1;
-    return Array.isArray(body.instances) ? body.instances.length : undefined;
-  }
-
   /** Decodes body.features (one row) or body.instances (many rows) into the model's input. */
   decode(body: { features?: unknown; instances?: unknown }): DecodedInputs {
     const { data, rows } = this.fast?.decode(body) ?? this.decodeRows(body);

@@ -1,0 +1,61 @@
+// Load shedding for the main thread, the one place every request's HTTP, parsing and encoding
+// happen. Requests the event loop has not reached yet wait in socket buffers, where no queue
+// limit sees them; but every request handled late in a long event-loop turn was ready when the
+// turn began, so the turn's age is a lower bound on its wait. As in CoDel, one long turn is a
+// burst, not overload: requests are refused only once turns have run longer than `afterMs` for
+// a whole interval, and only beyond the first BACKLOG requests of a turn (so a burst, a busy
+// machine descheduling the process, or the requests of a few dozen connections are never
+// refused). A refused request is turned away before its body is read (uWS drops an unread body
+// without handing it to JavaScript), and its 503 is held back for `holdMs`: a client that
+// retries at once (most load generators, many SDKs) would otherwise turn the refusals into a
+// second overload, while the requests admitted meanwhile are served within a few turns
+// instead of behind every connection. bench/hotpath/overload.ts measures both settings.
+import { overloaded } from '../errors.js';
+import type { Exchange } from './exchange.js';
+
+/** How long turns must have been too long before anything is refused (CoDel's interval). */
+const INTERVAL_MS = 100;
+/** Requests of a turn that are never refused. */
+const BACKLOG = 64;
+
+export class MainThreadShedder {
+  private turnStartedAt = -1;
+  private handledInTurn = 0;
+  private turnTooLong = false;
+  /** When the current run of too-long turns began, or -1. */
+  private tooLongSince = -1;
+  private readonly endTurn = () => {
+    if (!this.turnTooLong) this.tooLongSince = -1;
+    this.turnStartedAt = -1;
+  };
+
+  constructor(
+    /** Turn age past which requests count as waiting too long; 0 turns shedding off. */
+    private readonly afterMs: number,
+    private readonly holdMs: number,
+  ) {}
+
+  /** Refuses the request (answering after holdMs) when the main thread is overloaded; true if it did. */
+  shed(exchange: Exchange): boolean {
+    if (this.afterMs <= 0) return false;
+    const now = performance.now();
+    if (this.turnStartedAt < 0) {
+      // The first request of this turn: the turn ends when the loop reaches its check phase.
+      this.turnStartedAt = now;
+      this.handledInTurn = 0;
+      this.turnTooLong = false;
+      setImmediate(this.endTurn);
+    }
+    this.handledInTurn++;
+    if (now - this.turnStartedAt <= this.afterMs) return false;
+    if (!this.turnTooLong) {
+      this.turnTooLong = true;
+      if (this.tooLongSince < 0) this.tooLongSince = this.turnStartedAt;
+    }
+    if (this.handledInTurn <= BACKLOG || now - this.tooLongSince < INTERVAL_MS) return false;
+    const refusal = overloaded(this.afterMs);
+    if (this.holdMs > 0) setTimeout(() => exchange.sendError(refusal), this.holdMs);
+    else exchange.sendError(refusal);
+    return true;
+  }
+}
