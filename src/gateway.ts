@@ -13,7 +13,7 @@ import { mountPredict } from './http/predict.js';
 import { mountV2 } from './http/v2.js';
 import { mountOps } from './http/ops.js';
 import { mountAdmin } from './http/admin.js';
-import { systemClock } from './monitoring/clock.js';
+import { systemClock, type Clock } from './monitoring/clock.js';
 import { DEFAULT_DRIFT_OPTIONS } from './monitoring/drift.js';
 import { Metrics } from './monitoring/metrics.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
@@ -26,6 +26,23 @@ import { RepositoryWatcher } from './serving/watcher.js';
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+/** Time as the gateway sees it; tests pass a manual clock and timer to move time without waiting. */
+export interface GatewayTime {
+  /** Wall-clock milliseconds for the monitoring windows (drift slices, latency, guardrails). */
+  clock: Clock;
+  /** Runs `task` every `ms` milliseconds (the periodic checks); the returned function stops it. */
+  every(ms: number, task: () => Promise<void>): () => void;
+}
+
+const REAL_TIME: GatewayTime = {
+  clock: systemClock,
+  every: (ms, task) => {
+    const timer = setInterval(() => void task(), ms);
+    timer.unref();
+    return () => clearInterval(timer);
+  },
+};
+
 export class Gateway {
   readonly metrics: Metrics;
   readonly pool: InferencePool;
@@ -37,12 +54,14 @@ export class Gateway {
   private uws: LoadedUws['uws'] | null = null;
   private app: TemplatedApp | null = null;
   private listenSocket: us_listen_socket | null = null;
-  private timers: NodeJS.Timeout[] = [];
+  private readonly time: GatewayTime;
+  private readonly stopTimers: (() => void)[] = [];
   private router: Router | null = null;
   private stopping: Promise<void> | null = null;
   port = 0;
 
-  constructor(readonly options: Options, readonly logger: Logger) {
+  constructor(readonly options: Options, readonly logger: Logger, time: Partial<GatewayTime> = {}) {
+    this.time = { ...REAL_TIME, ...time };
     this.metrics = new Metrics();
     this.pool = new InferencePool(options.workers);
     // Batching off means the plain piscina pattern, one request per task with piscina queueing
@@ -59,7 +78,7 @@ export class Gateway {
     this.registry = new ModelRegistry(options.models, this.pool, this.scheduler, this.metrics, {
       batching: options.batching, maxBatchSize: options.maxBatchSize, maxQueueDelayUs: options.maxQueueDelayUs,
       maxQueueRows: options.maxQueueRows, maxInstances: options.maxInstances,
-    }, { ...DEFAULT_DRIFT_OPTIONS }, logger, systemClock);
+    }, { ...DEFAULT_DRIFT_OPTIONS }, logger, this.time.clock);
     this.plane = new DataPlane(this.scheduler, this.metrics, logger, options.monitoring, this.predictionLog);
     this.stats = new StatsReporter(this.registry, this.scheduler);
     this.metrics.setSource(this.stats);
@@ -118,7 +137,7 @@ export class Gateway {
       // Requests that arrive on connections kept alive from before get 503 and a closed
       // connection; everything admitted before this point is finished below.
       if (this.router) this.router.draining = true;
-      for (const timer of this.timers) clearInterval(timer);
+      for (const stopTimer of this.stopTimers) stopTimer();
       while (this.router && this.router.inflight > 0) await new Promise((resolve) => setTimeout(resolve, 5));
       await this.scheduler.drainAll();
       this.scheduler.close();
@@ -144,13 +163,9 @@ export class Gateway {
 
   private startPeriodicChecks(): void {
     const every = (ms: number, task: () => void | Promise<void>) => {
-      const timer = setInterval(() => {
-        Promise.resolve()
-          .then(task)
-          .catch((error: unknown) => this.logger.error({ err: (error as Error).message }, 'periodic check failed'));
-      }, ms);
-      timer.unref();
-      this.timers.push(timer);
+      this.stopTimers.push(this.time.every(ms, () => Promise.resolve()
+        .then(task)
+        .catch((error: unknown) => this.logger.error({ err: (error as Error).message }, 'periodic check failed'))));
     };
     if (this.options.monitoring) every(2000, () => sweepDriftAlerts(this.registry, this.metrics, this.logger));
     every(1000, () => enforceGuardrails(this.registry, this.metrics, this.logger));
