@@ -65,8 +65,9 @@ describe('a full version queue', () => {
     const queued = predict({ model: 'diabetes', instances: rows.slice(0, 3) });
     await untilQueued(3);
     const errorsBefore = metricValue(await metrics(), 'model_prediction_errors_total', { model: 'diabetes', error_type: 'queue_full' });
-    const full = await predict({ model: 'diabetes', instances: rows.slice(3, 5) });
-    const fullV2 = await infer(rows.slice(3, 5));
+    // (A short deadline, so that were they admitted the test would say so instead of hanging.)
+    const full = await predict({ model: 'diabetes', instances: rows.slice(3, 5) }, { 'X-Timeout-Ms': '2000' });
+    const fullV2 = await infer(rows.slice(3, 5), { 'X-Timeout-Ms': '2000' });
     for (const answer of [full, fullV2]) {
       expect(answer.status, answer.text).toBe(503);
       expect(answer.headers.get('retry-after')).toBe('1');
@@ -114,7 +115,8 @@ describe('a client that leaves mid-request', () => {
       expect(after.batching.batches - before.batching.batches).toBe(1);
       expect(after.rows - before.rows, 'rows predicted, the abandoned one included').toBe(4);
 
-      expect(server.logs.slice(logsBefore).filter((line) => (line.level ?? 0) >= 50), 'error log lines').toEqual([]);
+      const errors = server.logs.slice(logsBefore).filter((line) => (line.level ?? 0) >= 50).map((line) => `${line.msg}: ${String(line.err)}`);
+      expect(errors, 'error log lines').toEqual([]);
       expect(unhandled).toEqual([]);
       const text = await metrics();
       expect(metricValue(text, 'http_requests_total', { route: '/predict', status: '499' })).toBe(1);
