@@ -1,5 +1,5 @@
 // The servers of a run, started on first use and kept running until their last use (the
-// scenarios table and the interleaved pairs share them: a pair needs both of its servers up
+// scenarios table and the interleaved groups share them: a group needs all of its servers up
 // at once). Handles the unavailable / failed-to-start cases once per server, restarts a server
 // that exited in the middle of a run (at most twice), and on release collects Vigil's
 // GET /stats, stops the server with SIGTERM and records its peak RSS.
