@@ -41,6 +41,8 @@ export interface Group {
   key: GroupKey;
   title: string;
   arms: ArmSpec[];
+  /** Round length relative to the run's (whole seconds, at least 1): @1 percentiles settle sooner. */
+  roundScale?: number;
 }
 
 export const BASE_MODEL = 'breast-cancer';
@@ -60,10 +62,10 @@ export interface GroupPlan {
 export function planGroups(mode: Mode, modelsDir: string, only?: string): GroupPlan {
   const groups: Group[] = [];
   const skipped: string[] = [];
-  const add = (key: GroupKey, title: string, arms: (ArmSpec | string)[]): void => {
+  const add = (key: GroupKey, title: string, arms: (ArmSpec | string)[], roundScale?: number): void => {
     const missing = arms.find((a): a is string => typeof a === 'string');
     if (missing) skipped.push(`${title}: ${missing}`);
-    else groups.push({ key, title, arms: arms as ArmSpec[] });
+    else groups.push({ key, title, arms: arms as ArmSpec[], ...(roundScale ? { roundScale } : {}) });
   };
   const arm = (
     id: string,
@@ -94,7 +96,7 @@ export function planGroups(mode: Mode, modelsDir: string, only?: string): GroupP
     arm('vigil', `vigil ${pinnedLabel}`, 'vigil', BASE_MODEL, pinned, 1),
     arm('fastify', 'Fastify + ORT inline', 'fastify-ort', BASE_MODEL, pinned, 1),
     arm('json-echo', 'uWS JSON echo', 'json-echo', BASE_MODEL, pinned, 1),
-  ]);
+  ], 0.5);
 
   const digits = predictRequest(modelsDir, 'digits');
   add('batching', `@${c}: /predict digits, 1 row, dynamic batching on / off`, [

@@ -62,7 +62,7 @@ export async function executePlan(
       } else {
         const g = step.group;
         const label = `[${++index}/${total}] ${g.key}`;
-        o.log(`${label}: ${g.title}; ${g.arms.length} arms, ${o.rounds} rounds × ${o.roundS} s per arm, interleaved`);
+        o.log(`${label}: ${g.title}; ${g.arms.length} arms, ${o.rounds} interleaved rounds`);
         out.groups.push(await measureGroup(g, pool, o, label));
       }
       for (const id of serversOf(step)) if (lastUse.get(id) === i) await pool.release(id);

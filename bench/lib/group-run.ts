@@ -86,7 +86,8 @@ function assertAlive(servers: Iterable<RunningServer>): void {
   }
 }
 
-export async function measureGroup(group: Group, pool: ServerPool, o: GroupOptions, label: string): Promise<GroupResult> {
+export async function measureGroup(group: Group, pool: ServerPool, run: GroupOptions, label: string): Promise<GroupResult> {
+  const o = { ...run, roundS: Math.max(1, Math.round(run.roundS * (group.roundScale ?? 1))) };
   const base = { key: group.key, title: group.title, rounds: o.rounds, roundS: o.roundS, arms: [] as ArmResult[] };
   let servers: Map<ServerId, RunningServer>;
   try {

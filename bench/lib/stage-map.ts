@@ -61,9 +61,17 @@ export function ruleFor(frame: Frame, thread: Thread, rules: readonly StageRule[
   );
 }
 
-/** `function file:line` with the path cut to what follows dist/ or node_modules/. */
+/** Where a frame's code lives: `piscina/dist/…` for packages, `src/…` for Vigil's build. */
+function shortPath(url: string): string {
+  const pkg = url.lastIndexOf('/node_modules/');
+  if (pkg >= 0) return url.slice(pkg + '/node_modules/'.length);
+  const dist = url.indexOf('/dist/');
+  return dist >= 0 ? url.slice(dist + '/dist/'.length) : url.replace(/^file:\/\//, '');
+}
+
+/** `function file:line`, the path shortened. */
 export function frameLabel(frame: Frame & { lineNumber?: number }): string {
-  const file = frame.url.replace(/^.*\/(dist|node_modules)\//, '').replace(/^file:\/\//, '');
+  const file = shortPath(frame.url);
   const line = frame.lineNumber !== undefined && frame.lineNumber >= 0 ? `:${frame.lineNumber + 1}` : '';
   return `${frame.functionName || '(anonymous)'}${file ? ` ${file}${line}` : ''}`;
 }

@@ -62,7 +62,8 @@ function verdict(value: number, comparator: '>=' | '<=', threshold: number): 'pa
   return (comparator === '>=' ? value >= threshold : value <= threshold) ? 'pass' : 'miss';
 }
 
-function target(name: string, comparator: '>=' | '<=', threshold: number, r: Ratio, extra = ''): TargetResult {
+function target(name: string, comparator: '>=' | '<=', threshold: number, r: Ratio, extra = ''): TargetResult | null {
+  if (r.absent) return null; // --only or --soak left its group out
   return {
     name,
     comparator,
@@ -78,7 +79,7 @@ export function evaluateTargets(input: Input): TargetResult[] {
   const g = input.groups;
   const mainCpu = armRatio(g, 'headline', 'vigil', 'json-echo', CPU_MAIN);
   const mainCpuMonitoring = armRatio(g, 'features', 'default', 'no-monitoring', CPU_MAIN);
-  const targets: TargetResult[] = [
+  const ratios: (TargetResult | null)[] = [
     target('@64 /predict req/s ÷ JSON echo (wrk)', '>=', 0.75, armRatio(g, 'headline', 'vigil', 'json-echo', GOODPUT)),
     target('@64 /predict req/s ÷ Fastify + ORT inline (wrk)', '>=', 2.3, armRatio(g, 'headline', 'vigil', 'fastify', GOODPUT)),
     target('@64 CPU µs/request ÷ JSON echo (whole process)', '<=', 1.3, armRatio(g, 'headline', 'vigil', 'json-echo', CPU_PROCESS),
@@ -93,6 +94,7 @@ export function evaluateTargets(input: Input): TargetResult[] {
     target('digits batching on ÷ off, req/s', '>=', 3, armRatio(g, 'batching', 'on', 'off', GOODPUT)),
     target('digits v2 binary ÷ JSON, 64 rows per request, req/s', '>=', 2, armRatio(g, 'binary', 'binary', 'json', GOODPUT)),
   ];
+  const targets = ratios.filter((t): t is TargetResult => t !== null);
 
   const vigilRss = input.servers.filter((r) => r.id.startsWith('vigil') && r.peakRssMb !== undefined);
   const peak = vigilRss.length ? Math.max(...vigilRss.map((r) => r.peakRssMb!)) : null;

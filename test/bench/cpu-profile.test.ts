@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { attribute, parseCpuProfile, readCpuProfile, type CpuProfile } from '../../bench/lib/cpu-profile.js';
 import { profileThreadId } from '../../bench/lib/stage-budget.js';
-import { ruleFor } from '../../bench/lib/stage-map.js';
+import { frameLabel, ruleFor } from '../../bench/lib/stage-map.js';
 
 const DIST = 'file:///repo/dist';
 const frame = (functionName: string, url = '') => ({ functionName, url });
@@ -129,5 +129,15 @@ describe('a real node --cpu-prof profile', () => {
     const observe = a.stages.find((s) => s.stage === 'observe')!;
     expect(observe.top[0]!.frame).toMatch(/^spinObserving /);
     expect(observe.samples / a.samples).toBeGreaterThan(0.6);
+  });
+});
+
+describe('frame labels', () => {
+  it('name a package by its own path and Vigil’s code by its path under dist/', () => {
+    expect(frameLabel({ functionName: 'postTask', url: 'file:///r/node_modules/piscina/dist/worker_pool/index.js', lineNumber: 9 })).toBe(
+      'postTask piscina/dist/worker_pool/index.js:10',
+    );
+    expect(frameLabel({ functionName: 'send', url: 'file:///r/dist/src/http/exchange.js', lineNumber: 0 })).toBe('send src/http/exchange.js:1');
+    expect(frameLabel({ functionName: '', url: '' })).toBe('(anonymous)');
   });
 });
