@@ -10,8 +10,7 @@ import { runWrk } from './wrk.js';
 
 /** Drives the arm's load once, without CPU accounting (warm-up). */
 export async function driveLoad(arm: ArmSpec, url: string, durationS: number): Promise<void> {
-  if (arm.tool === 'wrk') await runWrk({ url, request: arm.request, connections: arm.connections, durationS, trackAdmitted: arm.trackAdmitted });
-  else await runLoad({ url, request: arm.request, connections: arm.connections, durationS });
+  await runLoadOnce(arm, url, durationS);
 }
 
 export async function measureArm(arm: ArmSpec, server: RunningServer, durationS: number): Promise<ArmRound> {

@@ -107,6 +107,7 @@ export async function measureGroup(group: Group, pool: ServerPool, run: GroupOpt
         measure: async (durationS: number) => {
           const r = await measureArm(arm, servers.get(arm.server)!, durationS);
           assertAlive(servers.values());
+          if (r.quietBeforeMs === null) o.log(`  (${arm.server} was still busy 5 s after the previous load when ${arm.id} started)`);
           return r;
         },
       })),

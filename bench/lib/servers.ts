@@ -12,7 +12,6 @@ export type ServerId =
   | 'bare-echo'
   | 'json-echo'
   | 'vigil'
-  | 'vigil-overload'
   | 'vigil-profiled'
   | 'vigil-baseline'
   | 'vigil-batching-off'
@@ -111,8 +110,6 @@ export function serverSpecs(ctx: ServerContext): Map<ServerId, ServerSpec> {
       cleanup: () => {},
     },
     vigil(ctx, 'vigil', 'Vigil, bundled models, default settings', []),
-    // Overload leaves queues and a grown heap behind: its own server, so no other figure inherits them.
-    vigil(ctx, 'vigil-overload', 'Vigil, default settings, serving only the overload points', []),
     // A second default server for the monitoring and shadow comparisons: the server that ran
     // other models has seen more code paths (polymorphic call sites) than a fresh server that
     // only ever sees breast-cancer, which would bias such a comparison against it.
