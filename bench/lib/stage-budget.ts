@@ -94,7 +94,8 @@ interface ProfiledLoad {
 }
 
 /** Starts the profiled server, warms it, measures one interval; a string says why not. */
-async function loadUnderProfiler(pool: ServerPool, id: 'vigil-profiled', arm: ArmSpec, o: { warmupS: number; durationS: number }): Promise<ProfiledLoad | string> {
+async function loadUnderProfiler(pool: ServerPool, arm: ArmSpec, o: { warmupS: number; durationS: number }): Promise<ProfiledLoad | string> {
+  const id = 'vigil-profiled';
   const got = await pool.acquire(id);
   if (!got.ok) return got.reason;
   const server = got.server;
@@ -131,7 +132,7 @@ export async function measureStageBudget(
   try {
     let load: ProfiledLoad | string;
     try {
-      load = await loadUnderProfiler(pool, 'vigil-profiled', arm, o);
+      load = await loadUnderProfiler(pool, arm, o);
     } finally {
       await pool.releaseAll(); // the profiles are written when the process exits
     }
