@@ -36,7 +36,7 @@ const ms = (x: number | null | undefined): string =>
 const us = (x: number | null): string => (x === null || !Number.isFinite(x) ? '—' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const times = (x: number | null): string =>
   x === null ? '' : `${x >= 10 ? x.toFixed(1) : x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)}×`;
-const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
+const pct = (x: number): string => (Number.isFinite(x) ? `${(x * 100).toFixed(1)} %` : '—');
 
 // ---- interleaved groups
 

@@ -54,12 +54,13 @@ export interface StageBudget {
   workers: ThreadBudget | null;
 }
 
-function threadBudget(a: Attribution): ThreadBudget {
+/** keepEmpty: list stages with no samples too (the main thread's budget names every stage). */
+function threadBudget(a: Attribution, keepEmpty: boolean): ThreadBudget {
   return {
     samples: a.samples,
     idleSamples: a.idleSamples,
     rows: a.stages
-      .filter((s) => s.samples > 0)
+      .filter((s) => keepEmpty || s.samples > 0)
       .map((s) => ({ stage: s.stage, samples: s.samples, share: s.samples / a.samples, usPerRequest: null, top: s.top })),
   };
 }
@@ -151,8 +152,8 @@ export async function measureStageBudget(
       requests: load.requests,
       profiled: load.cpu,
       scaledTo: null,
-      main: threadBudget(attribute(main, 'main', load.window)),
-      workers: workers.length ? threadBudget(attribute(workers, 'worker', load.window)) : null,
+      main: threadBudget(attribute(main, 'main', load.window), true),
+      workers: workers.length ? threadBudget(attribute(workers, 'worker', load.window), false) : null,
     };
     o.log(
       `stage budget: ${load.requests} requests profiled, ${budget.main.samples} main-thread samples (${budget.main.idleSamples} idle), ` +

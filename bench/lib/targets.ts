@@ -8,17 +8,17 @@ import type { ArmResult, ArmRound, Comparison, GroupResult, RunResults, TargetRe
 type Input = Pick<RunResults, 'groups' | 'servers' | 'soak' | 'ort' | 'mode'>;
 
 interface Metric {
-  /** How the detail names it, e.g. "median 2xx/s". */
+  /** How the "how" column names it, e.g. "2xx/s". */
   name: string;
   of: (r: ArmRound) => number | null | undefined;
 }
 
-export const GOODPUT: Metric = { name: '2xx/s', of: (r) => r.goodput };
-export const CPU_PROCESS: Metric = { name: 'CPU µs/request (process)', of: (r) => r.cpu.processUsPerRequest };
-export const CPU_MAIN: Metric = { name: 'CPU µs/request (main thread)', of: (r) => r.cpu.mainUsPerRequest };
-export const P50: Metric = { name: 'p50 ms', of: (r) => r.latencyMs.p50 };
-export const P99: Metric = { name: 'p99 ms', of: (r) => r.latencyMs.p99 };
-export const ADMITTED_P99: Metric = { name: 'admitted (2xx) p99 ms', of: (r) => r.admittedLatencyMs?.p99 };
+const GOODPUT: Metric = { name: '2xx/s', of: (r) => r.goodput };
+const CPU_PROCESS: Metric = { name: 'CPU µs/request (process)', of: (r) => r.cpu.processUsPerRequest };
+const CPU_MAIN: Metric = { name: 'CPU µs/request (main thread)', of: (r) => r.cpu.mainUsPerRequest };
+const P50: Metric = { name: 'p50 ms', of: (r) => r.latencyMs.p50 };
+const P99: Metric = { name: 'p99 ms', of: (r) => r.latencyMs.p99 };
+const ADMITTED_P99: Metric = { name: 'admitted (2xx) p99 ms', of: (r) => r.admittedLatencyMs?.p99 };
 
 interface Ratio {
   value: number | null;
