@@ -1,0 +1,61 @@
+// deploy/prometheus under promtool (Debian package `prometheus`): the rule files pass
+// `promtool check rules`, their unit tests pass `promtool test rules`, and those tests cover
+// every recording rule and show every alert both firing and quiet.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { PROMTOOL } from '../helpers/prometheus.js';
+import { ROOT } from '../helpers/server.js';
+
+const DIR = join(ROOT, 'deploy/prometheus');
+const RULE_FILES = ['rules.yml', 'alerts.yml'];
+const TEST_FILES = ['tests/rules.test.yml', 'tests/alerts.test.yml'];
+
+interface RuleFile { groups: { name: string; rules: { record?: string; alert?: string; expr: string }[] }[] }
+interface UnitTestFile {
+  tests: {
+    promql_expr_test?: { expr: string }[];
+    alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[];
+  }[];
+}
+
+function promtool(args: string[]) {
+  const result = spawnSync(PROMTOOL, args, { cwd: DIR, encoding: 'utf8', timeout: 60_000 });
+  if (result.error) throw result.error;
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+const rules = RULE_FILES.flatMap((file) => (parse(readFileSync(join(DIR, file), 'utf8')) as RuleFile).groups.flatMap((g) => g.rules));
+const unitTests = TEST_FILES.flatMap((file) => (parse(readFileSync(join(DIR, file), 'utf8')) as UnitTestFile).tests);
+
+describe('deploy/prometheus rules and alerts', () => {
+  it('pass promtool check rules', () => {
+    const result = promtool(['check', 'rules', ...RULE_FILES]);
+    expect(result.output).toContain(`SUCCESS: ${rules.filter((r) => r.record).length} rules found`);
+    expect(result.status, result.output).toBe(0);
+  });
+
+  it('pass their promtool unit tests', () => {
+    const result = promtool(['test', 'rules', ...TEST_FILES]);
+    expect(result.output, result.output).not.toContain('FAILED');
+    expect(result.status, result.output).toBe(0);
+  });
+
+  it('every recording rule is evaluated by a unit test', () => {
+    const exprs = unitTests.flatMap((t) => t.promql_expr_test ?? []).map((t) => t.expr);
+    const untested = rules.filter((r) => r.record).map((r) => r.record!)
+      .filter((name) => !exprs.some((expr) => new RegExp(`${name.replace(/[:]/g, '\\:')}(?![a-z0-9_:])`).test(expr)));
+    expect(untested).toEqual([]);
+  });
+
+  it('every alert is shown firing and shown quiet', () => {
+    const cases = unitTests.flatMap((t) => t.alert_rule_test ?? []);
+    for (const alert of rules.filter((r) => r.alert).map((r) => r.alert!)) {
+      const mine = cases.filter((c) => c.alertname === alert);
+      expect(mine.some((c) => (c.exp_alerts ?? []).length > 0), `${alert} fires in some test`).toBe(true);
+      expect(mine.some((c) => (c.exp_alerts ?? []).length === 0), `${alert} stays quiet in some test`).toBe(true);
+    }
+  });
+});
