@@ -10,6 +10,7 @@ import { join } from 'node:path';
 
 export const PROMETHEUS = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
 export const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool';
+export const AMTOOL = process.env.AMTOOL_BIN ?? '/usr/bin/amtool';
 
 /** A free TCP port on 127.0.0.1 (bound then released: a small race a retry covers). */
 export function freePort(): Promise<number> {
