@@ -1,4 +1,4 @@
-// The Prometheus registry (prom-client) with SPEC's metric names. Counters and the latency
+// The Prometheus registry (prom-client) with the metric names of docs/metrics.md. Counters and the latency
 // histogram are updated on the request path through cached label children; everything costly
 // (percentiles, PSI, agreement, queue depth) is read from the monitors at scrape time.
 import client from 'prom-client';
@@ -9,14 +9,16 @@ export interface ScrapeSource {
   versions(): Iterable<{
     model: string;
     version: string;
-    ready: boolean;
     queuedRows: number;
     latency: Iterable<{ role: string; p50: number; p90: number; p99: number; p999: number; count: number; mean: number }>;
     drift: Iterable<{ role: string; column: string; kind: 'feature' | 'output'; psi: number | null; ks: number | null; alert: boolean }>;
   }>;
   agreements(): Iterable<{ model: string; version: string; shadowVersion: string; ratio: number | null; meanAbsDiff: number | null }>;
+  /** Every version a model knows, loaded or not, with its life-cycle state. */
+  states(): Iterable<{ model: string; version: string; state: string }>;
 }
 
+const VERSION_STATES = ['loading', 'ready', 'draining', 'unavailable'];
 const LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
@@ -165,11 +167,21 @@ export class Metrics {
       },
     });
     new client.Gauge({
-      name: 'model_ready', help: '1 when a model version is loaded and serving.',
+      name: 'model_ready', help: '1 when a model version is loaded and serving; 0 while loading, draining or unavailable.',
       labelNames: ['model', 'version'], registers,
       collect() {
         this.reset();
-        for (const v of metrics.source?.versions() ?? []) this.labels(v.model, v.version).set(v.ready ? 1 : 0);
+        for (const v of metrics.source?.states() ?? []) this.labels(v.model, v.version).set(v.state === 'ready' ? 1 : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'model_version_state', help: 'Life-cycle state of each model version: 1 for its current state (loading, ready, draining, unavailable).',
+      labelNames: ['model', 'version', 'state'], registers,
+      collect() {
+        this.reset();
+        for (const v of metrics.source?.states() ?? []) {
+          for (const state of VERSION_STATES) this.labels(v.model, v.version, state).set(v.state === state ? 1 : 0);
+        }
       },
     });
   }

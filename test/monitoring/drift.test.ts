@@ -4,9 +4,9 @@ import {
   RECOVERY_FACTOR,
   batchKs,
   batchPsi,
-  parseReference,
   type ReferenceColumn,
 } from '../../src/monitoring/drift.js';
+import { parseReference } from '../../src/config/reference.js';
 import { rng } from '../helpers/random.js';
 
 /** Random column: 0..12 distinct edges (2-decimal grid so values hit edges exactly), some zero proportions. */
