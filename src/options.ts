@@ -2,9 +2,12 @@
 // typo stops the process with a message instead of surfacing as odd behaviour later.
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { MODEL_NAME_PATTERN } from './config/names.js';
 
 export interface Options {
   models: string;
+  /** Serve `models` as the folder of this one model (KServe's /mnt/models layout). */
+  modelName: string | null;
   port: number;
   host: string;
   workers: number;
@@ -35,6 +38,7 @@ interface FlagSpec {
 
 const FLAGS: Record<string, FlagSpec> = {
   '--models': { env: 'VIGIL_MODELS', kind: 'string', key: 'models', help: 'model repository folder (default ./models)' },
+  '--model-name': { env: 'VIGIL_MODEL_NAME', kind: 'string', key: 'modelName', help: "serve --models as the folder of this one model: model.onnx inside it (version 1) or numbered version folders (KServe's /mnt/models)" },
   '--port': { env: 'VIGIL_PORT', kind: 'int', key: 'port', help: 'HTTP port; 0 picks a free one (default 8080)' },
   '--host': { env: 'VIGIL_HOST', kind: 'string', key: 'host', help: 'address to listen on (default 127.0.0.1)' },
   '--workers': { env: 'VIGIL_WORKERS', kind: 'int', key: 'workers', help: 'inference worker threads (default: cores - 1, at least 1)' },
@@ -58,7 +62,7 @@ export class OptionsError extends Error {}
 
 export function defaults(): Options {
   return {
-    models: './models', port: 8080, host: '127.0.0.1',
+    models: './models', modelName: null, port: 8080, host: '127.0.0.1',
     workers: Math.max(1, availableParallelism() - 1),
     logLevel: 'info', predictionLog: null, predictionLogSample: 1,
     maxBodyBytes: 1024 * 1024, maxInstances: 1024, timeoutMs: 30_000,
@@ -141,6 +145,9 @@ function check(o: Options): void {
   const fail = (message: string) => { throw new OptionsError(message); };
   if (o.port < 0 || o.port > 65535) fail(`--port must be 0..65535, got ${o.port}`);
   if (o.workers < 1 || o.workers > 64) fail(`--workers must be 1..64, got ${o.workers}`);
+  if (o.modelName !== null && !MODEL_NAME_PATTERN.test(o.modelName)) {
+    fail(`--model-name '${o.modelName}' must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) fail(`--log-level '${o.logLevel}' is not a pino level`);
   if (o.predictionLogSample < 0 || o.predictionLogSample > 1) fail(`--prediction-log-sample must be within 0..1, got ${o.predictionLogSample}`);
   if (o.maxBodyBytes < 1024) fail(`--max-body must be at least 1024 bytes`);
