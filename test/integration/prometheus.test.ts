@@ -72,7 +72,7 @@ describe('/metrics with real Prometheus tools', () => {
     models?.cleanup();
   });
 
-  it('passes promtool check metrics and carries the SPEC series', async () => {
+  it('passes promtool check metrics and carries the documented series', async () => {
     const response = await fetch(`${server.url}/metrics`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/);

@@ -29,7 +29,7 @@ function randomValue(r: () => number, col: ReferenceColumn): number {
   return (r() + r() + r() - 1.5) * 2.5 + 0.4;
 }
 
-/** Independent bin counts straight from the SPEC wording: number of edges strictly less than x. */
+/** Independent bin counts straight from docs/drift.md's wording: number of edges strictly less than x. */
 function bincount(edges: number[], values: number[]): number[] {
   const c = new Array<number>(edges.length + 1).fill(0);
   for (const x of values) if (Number.isFinite(x)) c[edges.filter((e) => e < x).length]!++;
