@@ -2,7 +2,6 @@
 // typo stops the process with a message instead of surfacing as odd behaviour later.
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { MODEL_NAME_PATTERN } from './config/names.js';
 
 export interface Options {
   models: string;
@@ -145,9 +144,6 @@ function check(o: Options): void {
   const fail = (message: string) => { throw new OptionsError(message); };
   if (o.port < 0 || o.port > 65535) fail(`--port must be 0..65535, got ${o.port}`);
   if (o.workers < 1 || o.workers > 64) fail(`--workers must be 1..64, got ${o.workers}`);
-  if (o.modelName !== null && !MODEL_NAME_PATTERN.test(o.modelName)) {
-    fail(`--model-name '${o.modelName}' must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`);
-  }
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) fail(`--log-level '${o.logLevel}' is not a pino level`);
   if (o.predictionLogSample < 0 || o.predictionLogSample > 1) fail(`--prediction-log-sample must be within 0..1, got ${o.predictionLogSample}`);
   if (o.maxBodyBytes < 1024) fail(`--max-body must be at least 1024 bytes`);
