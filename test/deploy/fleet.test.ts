@@ -90,12 +90,19 @@ describe('fleet drift and latency through Prometheus (3 replicas)', () => {
 
   it('vigil:feature_drift_psi:fleet is the PSI of the union of all rows, not the mean of the replicas\' PSIs', async () => {
     const totalRows = TRAFFIC.reduce((n, t) => n + t.length, 0);
-    await pollUntil('all rows summed by the rules', async () => {
-      const rows = await prometheus.query(`vigil:feature_rows:fleet{model="${MODEL}",version="1",role="live"}`);
-      return rows.length === reference.features.length + reference.outputs.length && rows.every((s) => Number(s.value[1]) === totalRows) ? true : undefined;
+    const selector = `{model="${MODEL}",version="1",role="live"}`;
+    const complete = await pollUntil('all rows summed by the rules', async () => {
+      const rows = await prometheus.query(`vigil:feature_rows:fleet${selector}`);
+      const done = rows.length === reference.features.length + reference.outputs.length && rows.every((s) => Number(s.value[1]) === totalRows);
+      return done ? Number((await prometheus.query(`max(timestamp(vigil:feature_rows:fleet${selector}))`))[0]!.value[1]) : undefined;
     }, 30_000);
-    const fleet = new Map((await prometheus.query(`vigil:feature_drift_psi:fleet{model="${MODEL}",version="1",role="live"}`))
-      .map((s) => [s.metric.column!, Number(s.value[1])]));
+    // A group's rules commit one by one: read PSIs recorded by a later evaluation than the one
+    // that first saw every row, never a PSI from the evaluation still in progress.
+    const psi = await pollUntil('PSI recorded from the complete counts', async () => {
+      const oldest = await prometheus.query(`min(timestamp(vigil:feature_drift_psi:fleet${selector}))`);
+      return oldest.length && Number(oldest[0]!.value[1]) > complete ? prometheus.query(`vigil:feature_drift_psi:fleet${selector}`) : undefined;
+    }, 30_000, 250);
+    const fleet = new Map(psi.map((s) => [s.metric.column!, Number(s.value[1])]));
     const stats = await Promise.all(replicas.map(async (r) => (await getJson(`${r.url}/stats`)).json.models[MODEL].versions['1'].roles.live.drift as { column: string; kind: string; psi: number }[]));
 
     const allRows = TRAFFIC.flat();
@@ -106,14 +113,19 @@ describe('fleet drift and latency through Prometheus (3 replicas)', () => {
       report[column.name] = { fleet: fleet.get(column.name)!, union, replicaMean };
       expect(fleet.get(column.name), column.name).toBeCloseTo(union, 6);
     }
+    let worst = 0;
+    for (const { fleet: f, union } of Object.values(report)) worst = Math.max(worst, Math.abs(f - union));
     for (const column of reference.outputs) {
       // The JSON answer prints the float32 probability in its shortest form: fround restores it.
       const values = outputs.flatMap((o) => o[column.name as 'label' | 'probability']).map(Math.fround);
       const union = unionPsi(column, values);
       expect(fleet.get(column.name), column.name).toBeCloseTo(union, 6);
+      worst = Math.max(worst, Math.abs(fleet.get(column.name)! - union));
     }
     const radius = report.mean_radius!;
-    process.stdout.write(`fleet PSI mean_radius: fleet rule ${radius.fleet.toFixed(6)}, union of rows ${radius.union.toFixed(6)}, mean of replica PSIs ${radius.replicaMean.toFixed(6)}\n`);
+    const perReplica = stats.map((drift) => drift.find((d) => d.column === 'mean_radius')!.psi.toFixed(6)).join(', ');
+    process.stdout.write(`fleet PSI mean_radius: fleet rule ${radius.fleet.toFixed(9)}, union of rows ${radius.union.toFixed(9)}, ` +
+      `replicas ${perReplica} (mean ${radius.replicaMean.toFixed(6)}); largest |fleet - union| over ${fleet.size} columns ${worst.toExponential(2)}\n`);
     // The drifted replica's PSI is diluted by the two others in the union, not averaged.
     expect(Math.abs(radius.fleet - radius.replicaMean)).toBeGreaterThan(0.01);
     expect(radius.fleet).toBeGreaterThan(0.2);

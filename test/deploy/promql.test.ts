@@ -19,9 +19,13 @@ const rules = RULE_FILES.flatMap((file) => (parse(readFileSync(file, 'utf8')) as
 /** A dashboard expression as Grafana would send it with every variable on "All". */
 const resolve = (expr: string) => expr.replaceAll('$__rate_interval', '1m').replaceAll('$model', '.*').replaceAll('$version', '.*');
 
-// Panels that must show data for a fleet serving live and shadow traffic with some failures.
-// (Drift panels need the per-bin counters; guardrail and feedback panels need those events.)
+// Panels that must show data for a fleet serving live and shadow traffic with some failures
+// (the guardrail and ground-truth panels need rollbacks and feedback, which this traffic has not).
 const KEY_PANELS = [
+  'Fleet PSI per feature vs the 0.2 threshold (live, last hour)',
+  'Fleet PSI over time and the sampling-noise level',
+  'Columns where the chi-square test is significant (χ² / critical > 1)',
+  'Fleet PSI since start (all rows) per feature',
   'Rows predicted per second by version and role',
   'Requests per second by version and role',
   'Error ratio by version (server-side errors)',
