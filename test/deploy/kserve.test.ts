@@ -4,7 +4,11 @@
 // schemas of kubernetes-models and has no unknown field; the KServe fields around them are
 // checked against the subset of KServe's API (serving.kserve.io v1alpha1 ServingRuntimeSpec,
 // v1beta1 InferenceServiceSpec/PredictorSpec/ModelSpec) written out below from KServe's API
-// reference — names, types and the protocol enum, unknown keys rejected. Then the pieces must
+// reference — names, types and the protocol enum, unknown keys rejected. (The ServingRuntime
+// fields were cross-checked by hand against KServe's published CRD, serving.kserve.io_
+// servingruntimes.yaml: supportedModelFormats items {name (required), version, autoSelect,
+// priority int32 ≥ 1}, protocolVersions a string list, annotations a string map; the much larger
+// InferenceService CRD was not.) Then the pieces must
 // agree: the service names the runtime and a format it supports, over protocol v2, on the port
 // KServe routes to (8080), with Vigil's health routes and only flags Vigil knows.
 import { spawnSync } from 'node:child_process';
