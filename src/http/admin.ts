@@ -54,7 +54,7 @@ export function mountAdmin(router: Router, context: AdminContext): void {
       GET: guarded((ex, model) => answerTraffic(ex, model)),
       PUT: guarded(async (ex, model) => {
         const body = await readJsonObject(ex, context.maxBodyBytes);
-        const routable = model.loadedVersions().filter((v) => !model.versions.get(v)!.draining);
+        const routable = model.loadedVersions().filter((v) => model.versions.get(v)!.state === 'ready');
         const policy = validateTrafficPolicy(body, routable);
         const before = model.traffic?.get() ?? null;
         if (model.traffic) model.traffic.set(policy);
@@ -99,7 +99,7 @@ export function mountAdmin(router: Router, context: AdminContext): void {
         if (typeof version !== 'string' && !Number.isInteger(version)) throw badRequest('version is required, e.g. {"version": "2"}');
         const name = String(version);
         const served = model.versions.get(name);
-        if (!served || served.draining) throw badRequest(`version: ${name} is not loaded (loaded: ${model.loadedVersions().join(', ')})`);
+        if (!served || served.state !== 'ready') throw badRequest(`version: ${name} is not loaded (loaded: ${model.loadedVersions().join(', ')})`);
         const before = model.traffic!.get();
         model.traffic!.promote(name);
         audit(model, 'promote', { old: before, new: model.traffic!.get() });

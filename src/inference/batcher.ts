@@ -113,11 +113,19 @@ export class BatchScheduler {
     return queue.rows === 0 || queue.rows + rows <= target.maxQueueRows;
   }
 
+  /** Throws the 503 a full queue answers, before the caller spends anything on the request. */
+  admit(target: BatchTarget, rows: number, role: Role = 'live'): void {
+    if (this.hasRoom(target, rows, role)) return;
+    this.observer.onQueueFull?.(target, role);
+    throw queueFull(`${target.key} (${role})`, target.maxQueueRows);
+  }
+
   submit(target: BatchTarget, job: InferenceJob, role: Role = 'live'): Promise<WireTensor[]> {
     const queue = this.queueFor(target, role);
-    if (!this.hasRoom(target, job.rows, role)) {
-      this.observer.onQueueFull?.(target, role);
-      return Promise.reject(queueFull(`${target.key} (${role})`, target.maxQueueRows));
+    try {
+      this.admit(target, job.rows, role);
+    } catch (error) {
+      return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
       queue.jobs.push({
