@@ -25,7 +25,7 @@ export interface Scenario {
   request: LoadRequest;
 }
 
-export const SCENARIO_CONNECTIONS = [1, 16, 64, 256];
+const SCENARIO_CONNECTIONS = [1, 16, 64, 256];
 
 export function scenarioLabel(s: Pick<Scenario, 'name' | 'connections'>): string {
   return `${s.name} @${s.connections}`;

@@ -31,8 +31,8 @@ const DEFAULTS: Record<Mode, { warmupS: number; durationS: number; rounds: numbe
 };
 
 export const USAGE = `usage: node dist/bench/run.js [options]
-  --quick               issue 9's target groups, 3 rounds x 2 s per arm, and the stage budget (< 3 minutes)
-  --targets             the same groups, 5 rounds x 3 s per arm (~6 minutes)
+  --quick               issue 9's target groups, 3 rounds x 2 s per arm, and the stage budget (~2.5 minutes)
+  --targets             the same groups, 5 rounds x 3 s per arm (~5.5 minutes)
   (default)             full: raw ORT ceiling, the scenarios table (every model at 1/16/64/256
                         connections, autocannon), the groups at 5 rounds x 5 s plus FastAPI and
                         v2-infer arms, the stage budget (~20 minutes)

@@ -6,7 +6,7 @@ import { binaryInferRequest } from './binary-tensor.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 /** Distinct bodies cycled per connection. */
-export const BODIES_PER_SCENARIO = 16;
+const BODIES_PER_SCENARIO = 16;
 
 function heldoutFor(modelsDir: string, model: string, version?: string): Heldout | null {
   const files = version ? findVersion(modelsDir, model, version) : latestVersion(modelsDir, model);

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second (`getconf CLK_TCK`; 100 on every Linux this runs on). */
-export const CLK_TCK = ((): number => {
+const CLK_TCK = ((): number => {
   try {
     const n = Number(execFileSync('getconf', ['CLK_TCK'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
     return n > 0 ? n : 100;

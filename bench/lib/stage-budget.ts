@@ -20,7 +20,7 @@ import type { Stage } from './stage-map.js';
 import { runWrk } from './wrk.js';
 
 /** Sampling interval of the profiler, µs (V8's default is 1000). */
-export const PROFILE_INTERVAL_US = 500;
+const PROFILE_INTERVAL_US = 500;
 
 export interface StageRow {
   stage: Stage;

@@ -39,7 +39,7 @@ function values(arm: ArmResult, metric: Metric): number[] {
 }
 
 /** median(metric of A) ÷ median(metric of B) within one group, and how it was obtained. */
-export function armRatio(groups: GroupResult[], key: GroupKey, aId: string, bId: string, metric: Metric): Ratio {
+function armRatio(groups: GroupResult[], key: GroupKey, aId: string, bId: string, metric: Metric): Ratio {
   const g = findGroup(groups, key);
   if (!g) return { value: null, detail: `group ${key} not in this run`, absent: true };
   if (g.status !== 'ok') return { value: null, detail: `${g.status}: ${g.reason ?? ''}`.trim(), unsupported: g.status === 'unsupported' };
