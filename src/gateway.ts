@@ -19,6 +19,7 @@ import { Metrics } from './monitoring/metrics.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
 import type { Options } from './options.js';
 import { ModelRegistry } from './serving/registry.js';
+import { repositoryLayout, singleModelLayout, type RepositoryLayout } from './repository/layout.js';
 import { scanRepository } from './repository/repository.js';
 import { StatsReporter } from './serving/stats.js';
 import { enforceGuardrails, sweepDriftAlerts } from './serving/policies.js';
@@ -48,6 +49,7 @@ export class Gateway {
   readonly pool: InferencePool;
   readonly scheduler: BatchScheduler;
   readonly registry: ModelRegistry;
+  private readonly layout: RepositoryLayout;
   readonly plane: DataPlane;
   readonly stats: StatsReporter;
   private readonly predictionLog: PredictionLog | null;
@@ -75,7 +77,8 @@ export class Gateway {
         this.logger.error({ model_version: target.key, role, requests, err: error.message }, 'inference batch failed'),
     });
     this.predictionLog = options.predictionLog ? new PredictionLog(options.predictionLog, options.predictionLogSample) : null;
-    this.registry = new ModelRegistry(options.models, this.pool, this.scheduler, this.metrics, {
+    this.layout = options.modelName ? singleModelLayout(options.models, options.modelName) : repositoryLayout(options.models);
+    this.registry = new ModelRegistry(this.layout, this.pool, this.scheduler, this.metrics, {
       batching: options.batching, maxBatchSize: options.maxBatchSize, maxQueueDelayUs: options.maxQueueDelayUs,
       maxQueueRows: options.maxQueueRows, maxInstances: options.maxInstances,
     }, { ...DEFAULT_DRIFT_OPTIONS }, logger, this.time.clock);
@@ -93,7 +96,7 @@ export class Gateway {
       this.logger.warn('uWebSockets.js native binary did not load: serving on the slow pure-JS fallback (--allow-uws-fallback)');
     }
     await this.pool.ready();
-    for (const artifact of await scanRepository(this.options.models)) {
+    for (const artifact of await scanRepository(this.layout)) {
       const model = await this.registry.addModel(artifact);
       for (const error of model.errors) {
         this.logger.error({ model: model.name, version: error.version, err: error.message }, 'model not ready');
@@ -170,7 +173,7 @@ export class Gateway {
     if (this.options.monitoring) every(2000, () => sweepDriftAlerts(this.registry, this.metrics, this.logger));
     every(1000, () => enforceGuardrails(this.registry, this.metrics, this.logger));
     if (this.options.watch) {
-      const watcher = new RepositoryWatcher(this.options.models, this.registry, this.logger);
+      const watcher = new RepositoryWatcher(this.layout, this.registry, this.logger);
       every(2000, () => watcher.scan());
     }
   }
