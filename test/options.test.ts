@@ -8,6 +8,7 @@ import { defaults, OptionsError, parseOptions, usage, type Options } from '../sr
 /** Every flag with a value that is not its default, what it sets, and its variable. */
 const FLAGS: [flag: string, env: string, raw: string, key: keyof Options, parsed: unknown][] = [
   ['--models', 'VIGIL_MODELS', 'some/models', 'models', resolve('some/models')],
+  ['--model-name', 'VIGIL_MODEL_NAME', 'cancer-screen', 'modelName', 'cancer-screen'],
   ['--port', 'VIGIL_PORT', '9001', 'port', 9001],
   ['--host', 'VIGIL_HOST', '0.0.0.0', 'host', '0.0.0.0'],
   ['--workers', 'VIGIL_WORKERS', '3', 'workers', 3],

@@ -378,7 +378,7 @@ describe('DriftWindow options', () => {
 
 describe('DriftWindow lifetime bin counts (the fleet counters)', () => {
   it('count every finite value since creation in its reference bin, through slice expiry, jumps and clear()', () => {
-    const r = rng(2024);
+    const r = mulberry32(2024);
     const features = Array.from({ length: 3 }, (_, i) => randomColumn(r, `f${i}`));
     const outputs = [randomColumn(r, 'o0')];
     let now = 5_000_000;
