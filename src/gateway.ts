@@ -14,12 +14,13 @@ import { mountPredict } from './http/predict.js';
 import { mountV2 } from './http/v2.js';
 import { mountOps } from './http/ops.js';
 import { mountAdmin } from './http/admin.js';
-import { systemClock } from './monitoring/clock.js';
+import { systemClock, type Clock } from './monitoring/clock.js';
 import { DEFAULT_DRIFT_OPTIONS } from './monitoring/drift.js';
 import { Metrics } from './monitoring/metrics.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
 import type { Options } from './options.js';
 import { ModelRegistry } from './serving/registry.js';
+import { repositoryLayout, singleModelLayout, type RepositoryLayout } from './repository/layout.js';
 import { scanRepository } from './repository/repository.js';
 import { StatsReporter } from './serving/stats.js';
 import { enforceGuardrails, sweepDriftAlerts } from './serving/policies.js';
@@ -27,23 +28,43 @@ import { RepositoryWatcher } from './serving/watcher.js';
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+/** Time as the gateway sees it; tests pass a manual clock and timer to move time without waiting. */
+export interface GatewayTime {
+  /** Wall-clock milliseconds for the monitoring windows (drift slices, latency, guardrails). */
+  clock: Clock;
+  /** Runs `task` every `ms` milliseconds (the periodic checks); the returned function stops it. */
+  every(ms: number, task: () => Promise<void>): () => void;
+}
+
+const REAL_TIME: GatewayTime = {
+  clock: systemClock,
+  every: (ms, task) => {
+    const timer = setInterval(() => void task(), ms);
+    timer.unref();
+    return () => clearInterval(timer);
+  },
+};
+
 export class Gateway {
   readonly metrics: Metrics;
   readonly pool: InferencePool;
   readonly scheduler: BatchScheduler;
   readonly registry: ModelRegistry;
+  private readonly layout: RepositoryLayout;
   readonly plane: DataPlane;
   readonly stats: StatsReporter;
   private readonly predictionLog: PredictionLog | null;
   private uws: LoadedUws['uws'] | null = null;
   private app: TemplatedApp | null = null;
   private listenSocket: us_listen_socket | null = null;
-  private timers: NodeJS.Timeout[] = [];
+  private readonly time: GatewayTime;
+  private readonly stopTimers: (() => void)[] = [];
   private router: Router | null = null;
   private stopping: Promise<void> | null = null;
   port = 0;
 
-  constructor(readonly options: Options, readonly logger: Logger) {
+  constructor(readonly options: Options, readonly logger: Logger, time: Partial<GatewayTime> = {}) {
+    this.time = { ...REAL_TIME, ...time };
     this.metrics = new Metrics();
     // Batching off means one request per task with the pool queueing them; batching on keeps
     // only a short pipeline so that waiting rows coalesce (full batches may use a few more slots).
@@ -57,10 +78,11 @@ export class Gateway {
         this.logger.error({ model_version: target.key, role, requests, err: error.message }, 'inference batch failed'),
     });
     this.predictionLog = options.predictionLog ? new PredictionLog(options.predictionLog, options.predictionLogSample) : null;
-    this.registry = new ModelRegistry(options.models, this.pool, this.scheduler, this.metrics, {
+    this.layout = options.modelName ? singleModelLayout(options.models, options.modelName) : repositoryLayout(options.models);
+    this.registry = new ModelRegistry(this.layout, this.pool, this.scheduler, this.metrics, {
       batching: options.batching, maxBatchSize: options.maxBatchSize, maxQueueDelayUs: options.maxQueueDelayUs,
       maxQueueRows: options.maxQueueRows, maxInstances: options.maxInstances, monitoring: options.monitoring,
-    }, { ...DEFAULT_DRIFT_OPTIONS }, logger, systemClock);
+    }, { ...DEFAULT_DRIFT_OPTIONS }, logger, this.time.clock);
     this.plane = new DataPlane(this.scheduler, this.metrics, logger, options.monitoring, this.predictionLog);
     this.stats = new StatsReporter(this.registry, this.scheduler);
     this.metrics.setSource(this.stats);
@@ -75,7 +97,7 @@ export class Gateway {
       this.logger.warn('uWebSockets.js native binary did not load: serving on the slow pure-JS fallback (--allow-uws-fallback)');
     }
     await this.pool.ready();
-    for (const artifact of await scanRepository(this.options.models)) {
+    for (const artifact of await scanRepository(this.layout)) {
       const model = await this.registry.addModel(artifact);
       for (const error of model.errors) {
         this.logger.error({ model: model.name, version: error.version, err: error.message }, 'model not ready');
@@ -120,7 +142,7 @@ export class Gateway {
       // Requests that arrive on connections kept alive from before get 503 and a closed
       // connection; everything admitted before this point is finished below.
       if (this.router) this.router.draining = true;
-      for (const timer of this.timers) clearInterval(timer);
+      for (const stopTimer of this.stopTimers) stopTimer();
       while (this.router && this.router.inflight > 0) await new Promise((resolve) => setTimeout(resolve, 5));
       await this.scheduler.drainAll();
       this.scheduler.close();
@@ -146,18 +168,14 @@ export class Gateway {
 
   private startPeriodicChecks(): void {
     const every = (ms: number, task: () => void | Promise<void>) => {
-      const timer = setInterval(() => {
-        Promise.resolve()
-          .then(task)
-          .catch((error: unknown) => this.logger.error({ err: (error as Error).message }, 'periodic check failed'));
-      }, ms);
-      timer.unref();
-      this.timers.push(timer);
+      this.stopTimers.push(this.time.every(ms, () => Promise.resolve()
+        .then(task)
+        .catch((error: unknown) => this.logger.error({ err: (error as Error).message }, 'periodic check failed'))));
     };
     if (this.options.monitoring) every(2000, () => sweepDriftAlerts(this.registry, this.metrics, this.logger));
     every(1000, () => enforceGuardrails(this.registry, this.metrics, this.logger));
     if (this.options.watch) {
-      const watcher = new RepositoryWatcher(this.options.models, this.registry, this.logger);
+      const watcher = new RepositoryWatcher(this.layout, this.registry, this.logger);
       every(2000, () => watcher.scan());
     }
   }

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { readCpu } from './cpu.js';
+import { cpuBetween, cpuSnapshot } from '../lib/proc-cpu.js';
 
 const run = promisify(execFile);
 
@@ -53,17 +53,12 @@ export async function measure(url: string, pid: number, shape: Shape, connection
   ].join('\n');
   writeFileSync(join(dir, 'script.lua'), lua);
   try {
-    const before = readCpu(pid);
+    const before = cpuSnapshot(pid)!;
     const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${durationS}s`, '--latency', '-s', join(dir, 'script.lua'), url + shape.path],
       { timeout: (durationS + 30) * 1000 });
-    const after = readCpu(pid);
+    const cpu = cpuBetween(before, cpuSnapshot(pid)!);
     const r = parse(stdout);
-    return {
-      ...r,
-      rps: r.requests / r.seconds,
-      cpuTotalUs: after.totalUs - before.totalUs,
-      cpuMainUs: after.mainUs - before.mainUs,
-    };
+    return { ...r, rps: r.requests / r.seconds, cpuTotalUs: cpu.processUs, cpuMainUs: cpu.mainUs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

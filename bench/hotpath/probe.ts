@@ -13,7 +13,7 @@
 // side's figures against the first side's, as the median of the per-round ratios.
 import { join } from 'node:path';
 import { SHADOW_ON, makeModelsVariant, removeModelsVariant } from '../lib/models-variant.js';
-import { DEFAULT_MODELS, DIST, FASTIFY_PEER, UWS_ECHO, VIGIL_MAIN } from '../lib/paths.js';
+import { DEFAULT_MODELS, FASTIFY_PEER, UWS_ECHO, VIGIL_MAIN } from '../lib/paths.js';
 import { startServer, type RunningServer, type ServerCommand } from '../lib/spawn-server.js';
 import { measure, type RunResult } from './load.js';
 import { SHAPES } from './shapes.js';
@@ -55,7 +55,7 @@ function command(server: string): ServerCommand {
   });
   if (server.startsWith('vigil@')) return vigil([], DEFAULT_MODELS, join(server.slice(6), 'dist', 'src', 'main.js'));
   switch (server) {
-    case 'json-echo': return { command: node, args: [join(DIST, 'bench', 'hotpath', 'json-echo.js')] };
+    case 'json-echo': return { command: node, args: [UWS_ECHO, '--parse', 'json'] };
     case 'echo': return { command: node, args: [UWS_ECHO] };
     case 'fastify': return { command: node, args: [FASTIFY_PEER, '--models', DEFAULT_MODELS] };
     case 'vigil': case 'vigil-base': return vigil([]);

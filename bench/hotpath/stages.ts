@@ -13,10 +13,15 @@ import { InferencePool } from '../../src/inference/pool.js';
 import { DEFAULT_DRIFT_OPTIONS } from '../../src/monitoring/drift.js';
 import { systemClock } from '../../src/monitoring/clock.js';
 import { Metrics } from '../../src/monitoring/metrics.js';
+import { repositoryLayout } from '../../src/repository/layout.js';
 import { scanRepository } from '../../src/repository/repository.js';
 import { DataPlane } from '../../src/serving/data-plane.js';
 import { ModelRegistry } from '../../src/serving/registry.js';
-import { readCpu } from './cpu.js';
+import { cpuBetween, cpuSnapshot } from '../lib/proc-cpu.js';
+
+const started = cpuSnapshot(process.pid)!;
+/** The main thread's CPU time since the start, µs. */
+const mainCpuUs = () => cpuBetween(started, cpuSnapshot(process.pid)!).mainUs;
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -43,10 +48,11 @@ await pool.ready();
 const metrics = new Metrics(false);
 const scheduler = new BatchScheduler(pool, 2);
 const logger = pino({ level: 'silent' });
-const registry = new ModelRegistry(DEFAULT_MODELS, pool, scheduler, metrics, {
+const layout = repositoryLayout(DEFAULT_MODELS);
+const registry = new ModelRegistry(layout, pool, scheduler, metrics, {
   batching: true, maxBatchSize: 64, maxQueueDelayUs: 0, maxQueueRows: 1 << 20, maxInstances: 1024, monitoring: true,
 }, { ...DEFAULT_DRIFT_OPTIONS }, logger, systemClock);
-for (const artifact of await scanRepository(DEFAULT_MODELS)) await registry.addModel(artifact);
+for (const artifact of await scanRepository(layout)) await registry.addModel(artifact);
 const model = registry.get(modelName)!;
 const version = model.versions.get(versionName)!;
 const plane = new DataPlane(scheduler, metrics, logger, true, null);
@@ -55,13 +61,13 @@ const plane = new DataPlane(scheduler, metrics, logger, true, null);
 async function perCall(label: string, fn: () => unknown, seconds = 1): Promise<number> {
   for (let i = 0; i < 2000; i++) await fn(); // warm up (JIT)
   let calls = 0;
-  const start = readCpu(process.pid).mainUs;
+  const start = mainCpuUs();
   const until = performance.now() + seconds * 1000;
   while (performance.now() < until) {
     for (let i = 0; i < 200; i++) await fn();
     calls += 200;
   }
-  const us = (readCpu(process.pid).mainUs - start) / calls;
+  const us = (mainCpuUs() - start) / calls;
   console.log(`${label.padEnd(48)} ${us.toFixed(2).padStart(8)} µs`);
   return us;
 }
@@ -89,7 +95,7 @@ await perCall('encode (the /predict answer as JSON text)', () =>
 // requests in flight, as under 64 connections: main-thread CPU per request, HTTP excluded.
 async function inFlight(concurrency: number, seconds: number): Promise<void> {
   let done = 0;
-  const start = readCpu(process.pid).mainUs;
+  const start = mainCpuUs();
   const until = performance.now() + seconds * 1000;
   const client = async () => {
     while (performance.now() < until) {
@@ -105,7 +111,7 @@ async function inFlight(concurrency: number, seconds: number): Promise<void> {
   };
   await Promise.all(Array.from({ length: concurrency }, client));
   const stats = scheduler.stats().find((s) => s.key === version.key && s.role === 'live')!;
-  console.log(`${'whole data plane, 64 in flight (parse..encode)'.padEnd(48)} ${((readCpu(process.pid).mainUs - start) / done).toFixed(2).padStart(8)} µs  (${(done / seconds).toFixed(0)} req/s, ${stats.meanBatchRows.toFixed(1)} rows/batch)`);
+  console.log(`${'whole data plane, 64 in flight (parse..encode)'.padEnd(48)} ${((mainCpuUs() - start) / done).toFixed(2).padStart(8)} µs  (${(done / seconds).toFixed(0)} req/s, ${stats.meanBatchRows.toFixed(1)} rows/batch)`);
 }
 await inFlight(64, 1);
 await inFlight(64, only === 'plane' ? 8 : 3);

@@ -151,6 +151,11 @@ export class DriftWindow {
   private readonly sliceN: Float64Array;
   /** running totals over the live slices */
   private readonly counts: Float64Array;
+  /**
+   * Per-bin counts since construction, never expired: exported as counters so Prometheus can add
+   * them across replicas (fleet PSI). One more increment per value; no per-request allocation.
+   */
+  private readonly lifetime: Float64Array;
   private readonly n: Float64Array;
   /** lifetime count of ignored NaN/±Infinity values per column */
   private readonly nonFinite: Float64Array;
@@ -203,6 +208,7 @@ export class DriftWindow {
     this.sliceCounts = new Float64Array(this.slices * this.totalBins);
     this.sliceN = new Float64Array(this.slices * cols);
     this.counts = new Float64Array(this.totalBins);
+    this.lifetime = new Float64Array(this.totalBins);
     this.n = new Float64Array(cols);
     this.nonFinite = new Float64Array(cols);
     this.dirty = new Uint8Array(cols).fill(1);
@@ -215,9 +221,9 @@ export class DriftWindow {
     this.slot = this.slotOf(this.epoch);
   }
 
-  /** Number of numeric cells of window storage; fixed at construction (columns × bins × slices). */
+  /** Number of numeric cells of window storage; fixed at construction (columns × bins × (slices + 2)). */
   get footprint(): number {
-    return this.sliceCounts.length + this.sliceN.length + this.counts.length + this.n.length;
+    return this.sliceCounts.length + this.sliceN.length + this.counts.length + this.lifetime.length + this.n.length;
   }
 
   /** Column index of a feature or output by name, or -1. */
@@ -237,6 +243,7 @@ export class DriftWindow {
     const { edges, edgeBase, binBase } = this.layout;
     const i = binBase[column]! + binOf(edges, edgeBase[column]!, edgeBase[column + 1]!, value);
     this.counts[i]!++;
+    this.lifetime[i]!++;
     this.sliceCounts[this.slot * this.totalBins + i]!++;
     this.n[column]!++;
     this.sliceN[this.slot * this.columnCount + column]!++;
@@ -273,6 +280,7 @@ export class DriftWindow {
         }
         const i = binBase[c]! + binOf(edges, edgeBase[c]!, edgeBase[c + 1]!, x);
         this.counts[i]!++;
+        this.lifetime[i]!++;
         this.sliceCounts[sliceBase + i]!++;
         added++;
       }
@@ -301,6 +309,7 @@ export class DriftWindow {
         const k = counts[i - cellBase]!;
         if (k === 0) continue;
         this.counts[i]! += k;
+        this.lifetime[i]! += k;
         this.sliceCounts[sliceBase + i]! += k;
         added += k;
       }
@@ -336,6 +345,21 @@ export class DriftWindow {
     this.checkColumn(column);
     this.advance();
     return Array.from(this.counts.subarray(this.layout.binBase[column]!, this.layout.binBase[column + 1]!));
+  }
+
+  /**
+   * Bin counts of `column` since the window was created (never expired, untouched by clear()):
+   * a read-only view, valid until the next observation.
+   */
+  lifetimeBinCounts(column: number): Float64Array {
+    this.checkColumn(column);
+    return this.lifetime.subarray(this.layout.binBase[column]!, this.layout.binBase[column + 1]!);
+  }
+
+  /** The reference proportions of `column`'s bins (read-only view). */
+  referenceProportions(column: number): Float64Array {
+    this.checkColumn(column);
+    return this.ref.subarray(this.layout.binBase[column]!, this.layout.binBase[column + 1]!);
   }
 
   /** PSI of the window against the reference, or null below minSamples. */
@@ -400,7 +424,7 @@ export class DriftWindow {
     return out;
   }
 
-  /** Empties the window (alert states and non-finite counters are kept). */
+  /** Empties the window (alert states, lifetime bin counts and non-finite counters are kept). */
   clear(): void {
     this.sliceCounts.fill(0);
     this.sliceN.fill(0);

@@ -10,7 +10,8 @@ import type { Metrics } from '../monitoring/metrics.js';
 import { VersionMonitor } from '../monitoring/version-monitor.js';
 import { defaultPolicy, TrafficState, validateTrafficPolicy, type TrafficPolicy } from '../routing/traffic.js';
 import type { ModelConfig } from '../config/model-config.js';
-import { listVersions, loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from '../repository/repository.js';
+import type { RepositoryLayout } from '../repository/layout.js';
+import { loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from '../repository/repository.js';
 import { ServedModel } from './served-model.js';
 import { ServedVersion, type ServingDefaults } from './served-version.js';
 
@@ -21,7 +22,7 @@ export class ModelRegistry {
   readonly models = new Map<string, ServedModel>();
 
   constructor(
-    private readonly root: string,
+    private readonly layout: RepositoryLayout,
     private readonly pool: InferencePool,
     private readonly scheduler: BatchScheduler,
     private readonly metrics: Metrics,
@@ -60,7 +61,7 @@ export class ModelRegistry {
     if (existing && existing.state === 'ready') return existing;
     let artifact: VersionArtifact;
     try {
-      artifact = await loadVersionArtifact(this.root, model.name, version);
+      artifact = await loadVersionArtifact(this.layout, model.name, version);
     } catch (error) {
       model.markUnavailable(version, (error as Error).message);
       throw error;
@@ -87,7 +88,7 @@ export class ModelRegistry {
   async discoverVersions(name: string): Promise<{ added: string[]; failed: { version?: string; message: string }[] }> {
     const model = this.models.get(name);
     if (!model) {
-      const artifact = await scanModel(this.root, name);
+      const artifact = await scanModel(this.layout, name);
       if (!artifact.versions.length) return { added: [], failed: artifact.error ? [{ message: artifact.error }] : artifact.failures };
       const added = await this.addModel(artifact);
       return { added: added.loadedVersions(), failed: added.errors };
@@ -95,10 +96,10 @@ export class ModelRegistry {
     // Only folders not loaded yet are opened: a scan every few seconds must stay cheap.
     const added: string[] = [];
     const failed: { version?: string; message: string }[] = [];
-    for (const version of await listVersions(model.dir)) {
+    for (const version of await this.layout.versionNames(name)) {
       if (model.versions.has(version)) continue;
       try {
-        await this.loadArtifact(model, await loadVersionArtifact(this.root, name, version));
+        await this.loadArtifact(model, await loadVersionArtifact(this.layout, name, version));
         added.push(version);
       } catch (error) {
         failed.push({ version, message: (error as Error).message });

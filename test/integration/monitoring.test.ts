@@ -1,8 +1,9 @@
-// Drift end to end through a real server: held-out breast-cancer rows (version 1 pinned, so the
-// 90/10 split plays no part) give /stats PSI values equal to the batch definition of docs/drift.md on the same
-// rows, all within sampling noise; then rows with mean_radius × 1.5 push that feature's PSI over
-// psi_alert (0.2) and raise exactly one "drift alert raised" log line for it — none repeated on
-// further scaled traffic — while every other feature's PSI is unchanged.
+// Drift end to end over real HTTP (the gateway in process, on manual time): held-out
+// breast-cancer rows (version 1 pinned, so the 90/10 split plays no part) give /stats PSI values
+// equal to the batch definition of docs/drift.md on the same rows, all within sampling noise;
+// then rows with mean_radius × 1.5 push that feature's PSI over psi_alert (0.2) and raise
+// exactly one "drift alert raised" log line for it — none repeated on further scaled traffic —
+// while every other feature's PSI is unchanged.
 //
 // Why not "PSI < 0.1 on every feature": heldout.json holds 114 distinct rows (sending them twice
 // doubles n but not the information: proportions are those of the 114). Under no drift, PSI over
@@ -17,8 +18,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLED_MODELS, getJson, postJson, startServer, type LogLine, type RunningServer } from '../helpers/server.js';
-import { pollUntil, sleep } from '../helpers/prometheus.js';
+import { ManualTime, startGateway, type InProcessGateway } from '../helpers/gateway.js';
+import { metricValue } from '../helpers/metrics.js';
+import { BUNDLED_MODELS, getJson, postJson, type LogLine } from '../helpers/server.js';
 
 interface Heldout { feature_names: string[]; rows: number[][] }
 interface RefColumn { name: string; edges: number[]; proportions: number[] }
@@ -31,8 +33,8 @@ const reference = JSON.parse(readFileSync(join(BUNDLED_MODELS, MODEL, '1', 'refe
 const names = heldout.feature_names;
 const RADIUS = names.indexOf('mean_radius');
 const PSI_ALERT = 0.2;
-/** Alert checks run every 2 s; wait a little over two periods. */
-const ALERT_WAIT_MS = 5_000;
+/** The drift-alert sweep runs every 2 s (of the gateway's clock, moved by hand here). */
+const ALERT_CHECK_MS = 2_000;
 
 /** docs/drift.md's PSI taken literally: bin = #edges strictly below x, proportions floored at 1e-4. */
 function batchPsi(column: RefColumn, values: number[]): number {
@@ -58,16 +60,19 @@ function scaled(rows: number[][]): number[][] {
 }
 
 describe('drift end to end (breast-cancer v1, held-out rows)', () => {
-  let server: RunningServer;
+  // In process with manual time: each drift-alert sweep runs exactly when the test advances the
+  // clock, and the log lines are there as soon as they are written.
+  const time = new ManualTime();
+  let server: InProcessGateway;
   /** Every row sent so far, in order (the drift window holds them all: 12 × 300 s). */
   const sent: number[][] = [];
   let baseline: Map<string, number>;
 
   beforeAll(async () => {
-    server = await startServer({ args: ['--models', BUNDLED_MODELS, '--log-level', 'info'] });
+    server = await startGateway(['--models', BUNDLED_MODELS], { time });
   });
   afterAll(async () => {
-    await server?.kill();
+    await server?.stop();
   });
 
   async function sendSingle(rows: number[][]) {
@@ -96,7 +101,7 @@ describe('drift end to end (breast-cancer v1, held-out rows)', () => {
   }
 
   function alertLines(msg: string): LogLine[] {
-    return server.logs().filter((l) => l.msg === msg && l.model === MODEL && l.version === '1' && l.role === 'live');
+    return server.logs.filter((l) => l.msg === msg && l.model === MODEL && l.version === '1' && l.role === 'live');
   }
 
   function featureAlerts(msg: string, feature?: string): LogLine[] {
@@ -141,11 +146,7 @@ describe('drift end to end (breast-cancer v1, held-out rows)', () => {
 
   it('baseline alerts are exactly the features whose batch PSI is ≥ psi_alert, each logged once', async () => {
     const expected = [...baseline].filter(([, psi]) => psi >= PSI_ALERT).map(([name]) => name).sort();
-    if (expected.length) {
-      await pollUntil('baseline drift alerts', async () =>
-        (featureAlerts('drift alert raised').length >= expected.length ? true : undefined), 10_000, 200);
-    }
-    await sleep(ALERT_WAIT_MS); // two more checks: nothing repeats, nothing else appears
+    await time.advance(3 * ALERT_CHECK_MS); // a sweep raises them, two more repeat nothing
     const raised = featureAlerts('drift alert raised').map((l) => l.feature as string).sort();
     console.log('baseline feature alerts:', raised, 'output alerts:', alertLines('drift alert raised').filter((l) => l.output).map((l) => l.output));
     expect(raised).toEqual(expected);
@@ -165,14 +166,15 @@ describe('drift end to end (breast-cancer v1, held-out rows)', () => {
     expect(Math.abs(radius.psi! - batchPsi(reference.features[RADIUS]!, sent.map((row) => row[RADIUS]!)))).toBeLessThan(1e-9);
     console.log(`mean_radius PSI with half the window scaled by 1.5: ${radius.psi}`);
 
-    const line = await pollUntil('the mean_radius drift alert', async () =>
-      featureAlerts('drift alert raised', 'mean_radius')[0], 10_000, 200);
+    await time.advance(ALERT_CHECK_MS);
+    const line = featureAlerts('drift alert raised', 'mean_radius')[0]!;
+    expect(line, 'the mean_radius drift alert').toBeDefined();
     expect(line.level).toBe(40); // pino warn
     expect(line.psi as number).toBeGreaterThanOrEqual(PSI_ALERT);
 
     // more scaled traffic, then two more alert checks: still exactly one line, nothing recovered
     await sendInstances(scaled(heldout.rows));
-    await sleep(ALERT_WAIT_MS);
+    await time.advance(2 * ALERT_CHECK_MS);
     expect(featureAlerts('drift alert raised', 'mean_radius')).toHaveLength(1);
     expect(featureAlerts('drift alert raised')).toHaveLength(before + 1);
     expect(featureAlerts('drift alert recovered')).toEqual([]);
@@ -193,9 +195,9 @@ describe('drift end to end (breast-cancer v1, held-out rows)', () => {
 
     // the same picture through /metrics
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    const gauge = metrics.split('\n').find((l) => l.startsWith('feature_drift_psi{') && l.includes('feature="mean_radius"') && l.includes('role="live"') && l.includes('version="1"'));
-    expect(gauge, 'feature_drift_psi for mean_radius').toBeDefined();
-    expect(Number(gauge!.split(' ').pop())).toBeGreaterThan(PSI_ALERT);
-    expect(metrics).toMatch(/drift_alert\{[^}]*column="mean_radius"[^}]*\} 1/);
+    const radiusLive = { model: MODEL, version: '1', role: 'live' };
+    const radiusNow = drift.find((d) => d.column === 'mean_radius')!.psi!;
+    expect(metricValue(metrics, 'feature_drift_psi', { ...radiusLive, feature: 'mean_radius' })).toBeCloseTo(radiusNow, 12);
+    expect(metricValue(metrics, 'drift_alert', { ...radiusLive, column: 'mean_radius' })).toBe(1);
   });
 });
