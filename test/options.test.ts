@@ -23,6 +23,8 @@ const FLAGS: [flag: string, env: string, raw: string, key: keyof Options, parsed
   ['--max-queue-delay-us', 'VIGIL_MAX_QUEUE_DELAY_US', '250', 'maxQueueDelayUs', 250],
   ['--max-queue-rows', 'VIGIL_MAX_QUEUE_ROWS', '99', 'maxQueueRows', 99],
   ['--pipeline-depth', 'VIGIL_PIPELINE_DEPTH', '4', 'pipelineDepth', 4],
+  ['--shed-after-ms', 'VIGIL_SHED_AFTER_MS', '0', 'shedAfterMs', 0],
+  ['--shed-hold-ms', 'VIGIL_SHED_HOLD_MS', '1000', 'shedHoldMs', 1000],
   ['--monitoring', 'VIGIL_MONITORING', 'off', 'monitoring', false],
   ['--watch', 'VIGIL_WATCH', 'on', 'watch', true],
   ['--allow-uws-fallback', 'VIGIL_ALLOW_UWS_FALLBACK', 'yes', 'allowUwsFallback', true],
@@ -127,6 +129,8 @@ describe('parseOptions', () => {
       [['--max-queue-delay-us', '-1'], {}, '--max-queue-delay-us must not be negative'],
       [['--max-queue-rows', '0'], {}, '--max-queue-rows must be at least 1'],
       [['--pipeline-depth', '17'], {}, '--pipeline-depth must be 1..16'],
+      [['--shed-after-ms', '-1'], {}, '--shed-after-ms must not be negative'],
+      [['--shed-hold-ms', '10001'], {}, '--shed-hold-ms must be 0..10000'],
     ] as [string[], Record<string, string>, string][])('%j %j: %s', (argv, env, message) => {
       expect(errorOf(argv, env)).toBe(message);
     });

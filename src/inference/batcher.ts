@@ -4,9 +4,9 @@
 // slot takes up to max_batch_size rows from one queue as a single ORT batch. A full batch (it
 // cannot grow) goes out as soon as it is complete, into one of a few extra slots, so the
 // workers stay fed while the main thread is saturated. Rows of many requests are packed into
-// one typed array per input and the outputs are split back. A queue admits requests while it
-// holds fewer than max_queue_rows rows: whether a request is refused never depends on its
-// own size, so a full queue can refuse it before its body is read or parsed.
+// one typed array per input and the outputs are split back. A queue takes a request whose rows
+// fit under max_queue_rows; a full queue (max_queue_rows rows queued) refuses every request
+// before its rows are even known, so it can refuse before the body is parsed.
 import { deadlineExceeded, inferenceFailed, queueFull, VigilError } from '../errors.js';
 import { Fifo } from './fifo.js';
 import type { FeatureBins } from './slab.js';
@@ -127,9 +127,10 @@ export class BatchScheduler {
     this.sweeper.unref();
   }
 
-  /** Whether the version's queue admits another request right now. */
-  hasRoom(target: BatchTarget, role: Role = 'live'): boolean {
-    return this.queueFor(target, role).rows < target.maxQueueRows;
+  /** Whether `rows` more rows would be admitted to the version's queue right now. */
+  hasRoom(target: BatchTarget, rows: number, role: Role = 'live'): boolean {
+    const queue = this.queueFor(target, role);
+    return queue.rows === 0 || queue.rows + rows <= target.maxQueueRows;
   }
 
   /** Whether some live queue is at least half full: time to refuse requests as cheaply as possible. */
@@ -138,9 +139,13 @@ export class BatchScheduler {
     return false;
   }
 
-  /** Throws the 503 a full queue answers, before the caller spends anything on the request. */
-  admit(target: BatchTarget, role: Role = 'live'): void {
-    if (this.hasRoom(target, role)) return;
+  /**
+   * Throws the 503 a full queue answers, before the caller spends anything on the request:
+   * with `rows` unknown (the body not parsed yet), only when no request at all would fit.
+   */
+  admit(target: BatchTarget, rows?: number, role: Role = 'live'): void {
+    const room = rows === undefined ? this.queueFor(target, role).rows < target.maxQueueRows : this.hasRoom(target, rows, role);
+    if (room) return;
     this.observer.onQueueFull?.(target, role);
     throw queueFull(`${target.key} (${role})`, target.maxQueueRows);
   }
@@ -148,7 +153,7 @@ export class BatchScheduler {
   submit(target: BatchTarget, job: InferenceJob, role: Role = 'live'): Promise<WireTensor[]> {
     const queue = this.queueFor(target, role);
     try {
-      this.admit(target, role);
+      this.admit(target, job.rows, role);
     } catch (error) {
       return Promise.reject(error);
     }

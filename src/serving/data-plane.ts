@@ -26,8 +26,9 @@ export interface PredictRequest<D extends DecodedInputs> {
   startedAt: number;
   requestId: string;
   /**
-   * The protocol's decoder, run against the chosen version once its queue has admitted the
-   * request (so a full queue refuses it before the body is parsed); throws a 4xx VigilError.
+   * The protocol's decoder, run against the chosen version unless its queue is full (a full
+   * queue refuses the request before the body is parsed); throws a 4xx VigilError. The
+   * decoded rows must then fit the queue too.
    */
   decode(version: ServedVersion): D;
   /** Lazily gives the request's features as the client sent them, for the prediction log. */
@@ -110,7 +111,7 @@ export class DataPlane {
     const { rows } = decoded;
     const model = request.model;
     const monitor = version.monitor;
-    const shadow = this.shadowFor(model, version);
+    const shadow = this.shadowFor(model, version, rows);
     const shadowInputs = shadow ? decoded.inputs.map(cloneTensor) : null;
     let outputs: WireTensor[];
     try {
@@ -151,14 +152,14 @@ export class DataPlane {
     if (role === 'live' && versionsFault) model.guard?.record(version.version, { ok: false, latencyMicros: 0 });
   }
 
-  private shadowFor(model: ServedModel, live: ServedVersion): ServedVersion | null {
+  private shadowFor(model: ServedModel, live: ServedVersion, rows: number): ServedVersion | null {
     const sampler = model.shadow();
     if (!sampler || !sampler.shouldMirror()) return null;
     const target = model.versions.get(model.traffic!.get().shadow!.version);
     if (!target || target === live || target.state !== 'ready') return null;
     // Drop (counted) before copying anything when the shadow queue is full: under overload the
     // live path must not pay for mirrors that would be thrown away.
-    if (!this.scheduler.hasRoom(target.target, 'shadow')) {
+    if (!this.scheduler.hasRoom(target.target, rows, 'shadow')) {
       this.metrics.shadowDropped.labels(model.name, target.version, 'queue_full').inc();
       return null;
     }

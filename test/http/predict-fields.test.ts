@@ -4,7 +4,7 @@
 // queue refuse a request before its body is parsed.
 import { describe, expect, it } from 'vitest';
 import { skimPredictFields } from '../../src/http/predict-fields.js';
-import { rng } from '../helpers/random.js';
+import { mulberry32 as rng } from '../helpers/random.js';
 
 const r = rng(4242);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;

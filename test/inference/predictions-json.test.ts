@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { PredictionReader } from '../../src/inference/predictions.js';
 import type { TensorSpec, WireTensor } from '../../src/inference/tensors.js';
-import { rng } from '../helpers/random.js';
+import { mulberry32 as rng } from '../helpers/random.js';
 
 const r = rng(77);
 const ROWS = 25;

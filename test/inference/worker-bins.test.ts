@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReferenceColumn } from '../../src/config/reference.js';
 import { DriftWindow } from '../../src/monitoring/drift.js';
-import { rng } from '../helpers/random.js';
+import { mulberry32 as rng } from '../helpers/random.js';
 // The pool runs compiled workers, so it comes from dist (built by `npm test`'s pretest).
 import { InferencePool } from '../../dist/src/inference/pool.js';
 

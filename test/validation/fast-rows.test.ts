@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { FeatureConfig } from '../../src/config/model-config.js';
 import { compileFastRows } from '../../src/validation/fast-rows.js';
 import { RowSchema } from '../../src/validation/predict-rows.js';
-import { rng } from '../helpers/random.js';
+import { mulberry32 as rng } from '../helpers/random.js';
 
 const NAMED: FeatureConfig[] = [
   { name: 'age', type: 'integer', minimum: 0, maximum: 120 },
