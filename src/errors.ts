@@ -36,8 +36,8 @@ export const methodNotAllowed = (message: string, allow: string) =>
 export const conflict = (message: string) => new VigilError(409, 'conflict', message);
 export const payloadTooLarge = (limit: number) =>
   new VigilError(413, 'payload_too_large', `request body is larger than the limit of ${limit} bytes`);
-export const unsupportedMediaType = (got: string) =>
-  new VigilError(415, 'unsupported_media_type', `unsupported content type '${got}': send application/json`);
+export const unsupportedMediaType = (got: string, expected = 'send application/json') =>
+  new VigilError(415, 'unsupported_media_type', `unsupported content type '${got}': ${expected}`);
 export const unauthorized = () => new VigilError(401, 'unauthorized', 'missing or wrong bearer token');
 export const queueFull = (key: string, limit: number) =>
   new VigilError(503, 'queue_full', `queue for ${key} is full (${limit} rows); retry later`, { headers: { 'Retry-After': '1' } });

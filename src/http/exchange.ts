@@ -29,7 +29,7 @@ export class Exchange {
   readonly startedAt = performance.now();
   readonly method: string;
   readonly url: string;
-  private readonly contentType: string;
+  readonly contentType: string;
   private readonly contentLength: number;
   private readonly headers = new Map<string, string>();
 
@@ -60,17 +60,29 @@ export class Exchange {
     return this.headers.get(name);
   }
 
-  /**
-   * Reads the whole body as UTF-8 text. uWS reuses each chunk's memory once onData returns, so
-   * a single-chunk body (the common case) is decoded right there, in one copy; longer bodies
-   * copy their chunks and decode at the end.
-   */
+  /** Whether the request's content type (if any) says JSON. */
+  get sendsJson(): boolean {
+    return !this.contentType || /^application\/json\b|^application\/[\w.+-]+\+json\b|^\*\/\*$/i.test(this.contentType);
+  }
+
+  /** Reads the whole body as UTF-8 text; 415 unless it is JSON when required. */
   readText(limit: number, requireJson: boolean): Promise<string> {
+    if (requireJson && !this.sendsJson) return Promise.reject(unsupportedMediaType(this.contentType));
+    return this.collect(limit, (chunk) => Buffer.from(chunk).toString('utf8'), (body) => body.toString('utf8'));
+  }
+
+  /** Reads the whole body as bytes. */
+  readBytes(limit: number): Promise<Buffer> {
+    return this.collect(limit, (chunk) => Buffer.from(chunk.slice(0)), (body) => body);
+  }
+
+  /**
+   * Reads the whole body with a size limit. uWS reuses each chunk's memory once onData returns,
+   * so a single-chunk body (the common case) is turned into its result right there, in one
+   * copy; longer bodies copy their chunks and join them at the end.
+   */
+  private collect<T>(limit: number, single: (chunk: ArrayBuffer) => T, joined: (body: Buffer) => T): Promise<T> {
     return new Promise((resolve, reject) => {
-      if (requireJson && this.contentType && !/^application\/json\b|^application\/[\w.+-]+\+json\b|^\*\/\*$/i.test(this.contentType)) {
-        reject(unsupportedMediaType(this.contentType));
-        return;
-      }
       if (this.contentLength > limit) {
         reject(payloadTooLarge(limit));
         return;
@@ -87,11 +99,11 @@ export class Exchange {
           return;
         }
         if (isLast && chunks.length === 0) {
-          resolve(Buffer.from(chunk).toString('utf8'));
+          resolve(single(chunk));
           return;
         }
         chunks.push(Buffer.from(chunk.slice(0)));
-        if (isLast) resolve(Buffer.concat(chunks, size).toString('utf8'));
+        if (isLast) resolve(joined(Buffer.concat(chunks, size)));
       });
     });
   }
@@ -113,7 +125,7 @@ export class Exchange {
     this.sendJson(500, { error: `internal error: ${(error as Error)?.message ?? String(error)}`, request_id: this.requestId });
   }
 
-  send(status: number, body: string, contentType: string, headers?: Record<string, string>, closeConnection = false): void {
+  send(status: number, body: string | Uint8Array, contentType: string, headers?: Record<string, string>, closeConnection = false): void {
     // The client left (or was answered already): never write to a dead response.
     if (this.aborted || this.done) return;
     this.res.cork(() => {

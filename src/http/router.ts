@@ -14,7 +14,7 @@ export interface RouteContext {
 }
 
 /** Request headers handlers may read after the synchronous part of the uWS callback. */
-const WANTED_HEADERS = ['x-routing-key', 'x-timeout-ms', 'authorization'];
+const WANTED_HEADERS = ['x-routing-key', 'x-timeout-ms', 'authorization', 'inference-header-content-length'];
 
 export class Router {
   /** Requests admitted and not yet answered (or abandoned); shutdown waits for zero. */

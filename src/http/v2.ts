@@ -1,11 +1,14 @@
 // Open Inference Protocol v2 (KServe / Triton REST): health, server and model metadata,
-// readiness, and infer with or without a version. Tensors in, tensors out.
+// readiness, and infer with or without a version. Tensors in, tensors out, as JSON or with the
+// binary tensor data extension (v2-binary.ts).
 import type { DataPlane } from '../serving/data-plane.js';
 import { notFound, notReady } from '../errors.js';
 import { ortToV2, toJsonArray, type TensorSpec } from '../inference/tensors.js';
 import type { ModelRegistry, ServedModel, ServedVersion } from '../serving/registry.js';
 import { rolesOf } from '../routing/traffic.js';
+import { encodeBinaryTensor } from '../validation/binary-tensors.js';
 import { parseJsonObject, timeoutOf } from './json-body.js';
+import { binaryAnswer, HEADER_LENGTH, splitBinaryBody } from './v2-binary.js';
 import type { Exchange } from './exchange.js';
 import type { Router } from './router.js';
 import type { MainThreadShedder } from './shedding.js';
@@ -41,7 +44,7 @@ export function mountV2(router: Router, context: V2Context): void {
 
   router
     .route('/v2', {
-      GET: (ex) => ex.sendJson(200, { name: 'vigil', version: context.serverVersion, extensions: ['model_repository_metadata'] }),
+      GET: (ex) => ex.sendJson(200, { name: 'vigil', version: context.serverVersion, extensions: ['model_repository_metadata', 'binary_tensor_data'] }),
     })
     .route('/v2/health/live', { GET: (ex) => ex.sendJson(200, { live: true }) })
     .route('/v2/health/ready', {
@@ -88,7 +91,14 @@ export function mountV2(router: Router, context: V2Context): void {
 
   async function infer(ex: Exchange, model: ServedModel, pinned: string | undefined): Promise<void> {
     if (context.shedder.shed(ex)) return;
-    const text = await ex.readText(context.maxBodyBytes, true);
+    const headerLength = ex.header(HEADER_LENGTH);
+    let text: string;
+    let binary: Buffer | undefined;
+    if (headerLength === undefined) {
+      text = await ex.readText(context.maxBodyBytes, true);
+    } else {
+      ({ header: text, binary } = splitBinaryBody(await ex.readBytes(context.maxBodyBytes), headerLength, ex.contentType));
+    }
     if (pinned !== undefined) findVersion(model, pinned);
     // Parsed only once the version's queue has admitted the request.
     let body: Record<string, unknown> | undefined;
@@ -99,20 +109,33 @@ export function mountV2(router: Router, context: V2Context): void {
       timeoutMs: timeoutOf(ex, context.timeoutMs),
       startedAt: ex.startedAt,
       requestId: ex.requestId,
-      decode: (version) => version.v2.decode(body = parseJsonObject(text)),
+      decode: (version) => version.v2.decode(body = parseJsonObject(text), binary),
       logFeatures: () => body?.inputs,
     });
     const { version, decoded } = prediction;
     const wanted = decoded.outputs;
+    const tensors: Uint8Array[] = [];
     const outputs = prediction.outputs
       .filter((o) => wanted === null || wanted.includes(o.name))
-      .map((o) => ({ name: o.name, datatype: ortToV2(o.type), shape: o.dims, data: toJsonArray(o.type, o.data) }));
-    ex.sendJson(200, {
+      .map((o) => {
+        const head = { name: o.name, datatype: ortToV2(o.type), shape: o.dims };
+        if (!decoded.binary(o.name)) return { ...head, data: toJsonArray(o.type, o.data) };
+        const bytes = encodeBinaryTensor(o.type, o.data);
+        tensors.push(bytes);
+        return { ...head, parameters: { binary_data_size: bytes.length } };
+      });
+    const answer = {
       model_name: model.name,
       model_version: version.version,
       ...(decoded.id !== undefined ? { id: decoded.id } : {}),
       outputs,
-    }, { 'x-model-version': version.version });
+    };
+    if (!tensors.length) {
+      ex.sendJson(200, answer, { 'x-model-version': version.version });
+      return;
+    }
+    const { body: bytes, headerLength: jsonLength } = binaryAnswer(answer, tensors);
+    ex.send(200, bytes, 'application/octet-stream', { 'x-model-version': version.version, [HEADER_LENGTH]: String(jsonLength) });
   }
 }
 

@@ -1,6 +1,8 @@
 // Open Inference Protocol v2 request decoding for one model version: an ajv-checked envelope,
-// then each input tensor checked against the graph (name, datatype, shape) and its JSON data
-// (flat or nested, row-major) written into the typed array ORT takes.
+// then each input tensor checked against the graph (name, datatype, shape) and its data (JSON,
+// flat or nested, row-major; or binary, from the bytes after the JSON header in the binary
+// tensor data extension) written into the typed array ORT takes. Also which outputs the client
+// wants, and which of them in binary.
 import type { ValidateFunction } from 'ajv';
 import { badRequest } from '../errors.js';
 import {
@@ -8,55 +10,77 @@ import {
   type OrtType, type TensorData, type TensorSpec, type V2Datatype, type WireTensor,
 } from '../inference/tensors.js';
 import { ajv, describeAjvError } from '../config/ajv.js';
+import { decodeBinaryTensor } from './binary-tensors.js';
 import type { DecodedInputs } from './decoded.js';
+
+interface V2Input {
+  name: string;
+  shape: number[];
+  datatype: V2Datatype;
+  data?: unknown[];
+  parameters?: { binary_data_size?: number };
+}
 
 export interface V2InferRequest {
   id?: string;
-  inputs: { name: string; shape: number[]; datatype: V2Datatype; data: unknown[]; parameters?: object }[];
-  outputs?: { name: string; parameters?: object }[];
-  parameters?: object;
+  inputs: V2Input[];
+  outputs?: { name: string; parameters?: { binary_data?: boolean } }[];
+  parameters?: { binary_data_output?: boolean };
 }
 
 export interface DecodedV2 extends DecodedInputs {
   id: string | undefined;
   /** Output names the client asked for, or null for all. */
   outputs: string[] | null;
+  /** Whether an output goes back as binary data (binary tensor data extension). */
+  binary(output: string): boolean;
 }
 
-const envelope: ValidateFunction = ajv.compile({
-  type: 'object',
-  required: ['inputs'],
-  additionalProperties: false,
-  properties: {
-    id: { type: 'string' },
-    parameters: { type: 'object' },
-    inputs: {
-      type: 'array',
-      minItems: 1,
-      items: {
-        type: 'object',
-        required: ['name', 'shape', 'datatype', 'data'],
-        additionalProperties: false,
-        properties: {
-          name: { type: 'string' },
-          shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
-          datatype: { enum: V2_DATATYPES },
-          data: { type: 'array' },
-          parameters: { type: 'object' },
+/** The envelope; `binaryBody`: the body may carry tensors as bytes after its JSON header. */
+function envelopeSchema(binaryBody: boolean) {
+  return {
+    type: 'object',
+    required: ['inputs'],
+    additionalProperties: false,
+    properties: {
+      id: { type: 'string' },
+      parameters: { type: 'object', properties: { binary_data_output: { type: 'boolean' } } },
+      inputs: {
+        type: 'array',
+        minItems: 1,
+        items: {
+          type: 'object',
+          required: binaryBody ? ['name', 'shape', 'datatype'] : ['name', 'shape', 'datatype', 'data'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string' },
+            shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
+            datatype: { enum: V2_DATATYPES },
+            data: { type: 'array' },
+            parameters: binaryBody
+              ? { type: 'object', properties: { binary_data_size: { type: 'integer', minimum: 0 } } }
+              : { type: 'object' },
+          },
+        },
+      },
+      outputs: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string' },
+            parameters: { type: 'object', properties: { binary_data: { type: 'boolean' } } },
+          },
         },
       },
     },
-    outputs: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['name'],
-        additionalProperties: false,
-        properties: { name: { type: 'string' }, parameters: { type: 'object' } },
-      },
-    },
-  },
-});
+  };
+}
+
+const jsonEnvelope: ValidateFunction = ajv.compile(envelopeSchema(false));
+const binaryEnvelope: ValidateFunction = ajv.compile(envelopeSchema(true));
 
 export class V2Decoder {
   constructor(
@@ -65,18 +89,41 @@ export class V2Decoder {
     readonly batchable: boolean,
   ) {}
 
-  decode(body: unknown): DecodedV2 {
+  /**
+   * Decodes a parsed request. `binary`: the bytes after the JSON header when the body uses the
+   * binary tensor data extension (inputs with parameters.binary_data_size take theirs from it,
+   * in input order); undefined for a plain JSON body.
+   */
+  decode(body: unknown, binary?: Uint8Array): DecodedV2 {
+    const envelope = binary ? binaryEnvelope : jsonEnvelope;
     if (!envelope(body)) throw badRequest(describeAjvError(envelope.errors![0]!, ''));
     const request = body as V2InferRequest;
     const byName = new Map<string, { tensor: WireTensor }>();
+    let offset = 0;
     request.inputs.forEach((input, index) => {
       const spec = this.inputs.find((s) => s.name === input.name);
       if (!spec) {
         throw badRequest(`inputs/${index}/name: the model has no input '${input.name}' (inputs: ${this.inputs.map((s) => s.name).join(', ')})`);
       }
       if (byName.has(input.name)) throw badRequest(`inputs/${index}/name: input '${input.name}' is given twice`);
-      byName.set(input.name, { tensor: decodeTensor(input, spec, `inputs/${index}`) });
+      const path = `inputs/${index}`;
+      const size = input.parameters?.binary_data_size;
+      let bytes: Uint8Array | undefined;
+      if (binary && size !== undefined) {
+        if (input.data !== undefined) throw badRequest(`${path}: give data or parameters.binary_data_size, not both`);
+        if (offset + size > binary.length) {
+          throw badRequest(`${path}/parameters/binary_data_size: ${size} bytes, but only ${binary.length - offset} bytes of binary data are left after the earlier inputs`);
+        }
+        bytes = binary.subarray(offset, offset + size);
+        offset += size;
+      } else if (input.data === undefined) {
+        throw badRequest(`${path}/data is required (or parameters.binary_data_size, for binary data after the JSON header)`);
+      }
+      byName.set(input.name, { tensor: decodeTensor(input, spec, path, bytes) });
     });
+    if (binary && offset !== binary.length) {
+      throw badRequest(`the body holds ${binary.length} bytes of binary data after its JSON header, but the inputs' binary_data_size add up to ${offset}`);
+    }
     const tensors = this.inputs.map((spec) => {
       const entry = byName.get(spec.name);
       if (!entry) throw badRequest(`inputs: missing input '${spec.name}'`);
@@ -93,19 +140,24 @@ export class V2Decoder {
       });
     }
     let outputs: string[] | null = null;
+    const binaryOutputs = new Map<string, boolean>();
     if (request.outputs) {
       outputs = request.outputs.map((o, index) => {
         if (!this.outputs.some((s) => s.name === o.name)) {
           throw badRequest(`outputs/${index}/name: the model has no output '${o.name}' (outputs: ${this.outputs.map((s) => s.name).join(', ')})`);
         }
+        const wanted = o.parameters?.binary_data;
+        if (wanted !== undefined) binaryOutputs.set(o.name, wanted);
         return o.name;
       });
     }
-    return { id: request.id, inputs: tensors, rows, outputs };
+    // An output's own binary_data wins over the request's binary_data_output.
+    const binaryByDefault = request.parameters?.binary_data_output === true;
+    return { id: request.id, inputs: tensors, rows, outputs, binary: (name) => binaryOutputs.get(name) ?? binaryByDefault };
   }
 }
 
-function decodeTensor(input: V2InferRequest['inputs'][number], spec: TensorSpec, path: string): WireTensor {
+function decodeTensor(input: V2Input, spec: TensorSpec, path: string, bytes: Uint8Array | undefined): WireTensor {
   const expected = ortToV2(spec.type);
   if (input.datatype !== expected) {
     throw badRequest(`${path}/datatype: input '${spec.name}' takes ${expected}, got ${input.datatype}`);
@@ -119,8 +171,9 @@ function decodeTensor(input: V2InferRequest['inputs'][number], spec: TensorSpec,
     }
   }
   const count = elementCount(dims);
+  if (bytes) return { name: spec.name, type: spec.type, dims: [...dims], data: decodeBinaryTensor(bytes, spec.type, count, path) };
   const data = allocate(spec.type, count);
-  const written = fill(input.data, spec.type, data, 0, `${path}/data`, count);
+  const written = fill(input.data!, spec.type, data, 0, `${path}/data`, count);
   if (written !== count) {
     throw badRequest(`${path}/data holds ${written} elements but shape [${dims.join(', ')}] needs ${count}`);
   }
