@@ -7,6 +7,7 @@ import {
   type ReferenceColumn,
 } from '../../src/monitoring/drift.js';
 import { parseReference } from '../../src/config/reference.js';
+import { binOf } from '../../src/config/reference-bins.js';
 import { mulberry32 } from '../helpers/random.js';
 
 /** Random column: 0..12 distinct edges (2-decimal grid so values hit edges exactly), some zero proportions. */
@@ -403,5 +404,19 @@ describe('DriftWindow lifetime bin counts (the fleet counters)', () => {
     }
     // The window itself holds far fewer rows than the lifetime counts.
     expect(w.count(0)).toBeLessThan(seen[0]!.filter(Number.isFinite).length);
+  });
+});
+
+describe('binOf', () => {
+  it('counts the edges strictly below x, for short edge lists (linear scan) and long ones (binary search)', () => {
+    const r = mulberry32(31337);
+    for (const size of [0, 1, 9, 16, 17, 40, 257]) {
+      const edges = [...new Set(Array.from({ length: size * 2 }, () => Math.round((r() * 20 - 10) * 10) / 10))].sort((a, b) => a - b).slice(0, size);
+      const flat = Float64Array.from([99, ...edges, -99]); // neighbours outside [lo, hi) must not count
+      for (let i = 0; i < 300; i++) {
+        const x = r() < 0.3 && edges.length ? edges[Math.floor(r() * edges.length)]! : Math.round((r() * 24 - 12) * 10) / 10;
+        expect(binOf(flat, 1, 1 + edges.length, x), `x = ${x}, ${edges.length} edges`).toBe(bincount(edges, [x]).indexOf(1));
+      }
+    }
   });
 });
