@@ -7,8 +7,8 @@
 //     --side json-echo,bc,64 --side vigil,bc,64 --side fastify,bc,64
 //
 // A side is server,shape,connections. Servers: json-echo, echo, fastify, vigil, vigil-nomon,
-// vigil-nobatch, vigil-shadow, vigil-base (a second default Vigil), and vigil@DIR (the build in
-// another checkout, to compare two commits). --vigil-args "…" adds flags to every Vigil;
+// vigil-nobatch, vigil-shadow, vigil-base (a second default Vigil); any Vigil as NAME@DIR runs
+// the build in another checkout (to compare two commits); vigil+FLAG+… adds Node/V8 flags. --vigil-args "…" adds flags to every Vigil;
 // --node-args "…" adds Node flags (V8/GC settings) to every Vigil. The last table gives each
 // side's figures against the first side's, as the median of the per-round ratios.
 import { join } from 'node:path';
@@ -48,23 +48,27 @@ const temporary: string[] = [];
 
 function command(server: string): ServerCommand {
   const node = process.execPath;
-  const vigil = (flags: string[], models = DEFAULT_MODELS, main = VIGIL_MAIN): ServerCommand => ({
+  const vigil = (flags: string[], models = DEFAULT_MODELS, main = VIGIL_MAIN, nodeArgs = opts.nodeArgs): ServerCommand => ({
     command: node,
-    args: [...opts.nodeArgs, main, '--port', '0', '--models', models, '--log-level', 'info', ...flags, ...opts.vigilArgs],
+    args: [...nodeArgs, main, '--port', '0', '--models', models, '--log-level', 'info', ...flags, ...opts.vigilArgs],
     startTimeoutMs: 60_000,
   });
-  if (server.startsWith('vigil@')) return vigil([], DEFAULT_MODELS, join(server.slice(6), 'dist', 'src', 'main.js'));
-  switch (server) {
+  // vigil+FLAG+FLAG: Node (V8) flags for this server only, e.g. vigil+--max-semi-space-size=32
+  if (server.startsWith('vigil+')) return vigil([], DEFAULT_MODELS, VIGIL_MAIN, server.split('+').slice(1));
+  // NAME@DIR: that Vigil variant from the build in another checkout.
+  const [name, dir] = server.split('@') as [string, string | undefined];
+  const main = dir ? join(dir, 'dist', 'src', 'main.js') : VIGIL_MAIN;
+  switch (name) {
     case 'json-echo': return { command: node, args: [UWS_ECHO, '--parse', 'json'] };
     case 'echo': return { command: node, args: [UWS_ECHO] };
     case 'fastify': return { command: node, args: [FASTIFY_PEER, '--models', DEFAULT_MODELS] };
-    case 'vigil': case 'vigil-base': return vigil([]);
-    case 'vigil-nomon': return vigil(['--no-monitoring']);
-    case 'vigil-nobatch': return vigil(['--batching', 'off']);
+    case 'vigil': case 'vigil-base': return vigil([], DEFAULT_MODELS, main);
+    case 'vigil-nomon': return vigil(['--no-monitoring'], DEFAULT_MODELS, main);
+    case 'vigil-nobatch': return vigil(['--batching', 'off'], DEFAULT_MODELS, main);
     case 'vigil-shadow': {
-      const dir = makeModelsVariant(DEFAULT_MODELS, 'shadow', 'breast-cancer', SHADOW_ON);
-      temporary.push(dir);
-      return vigil([], dir);
+      const models = makeModelsVariant(DEFAULT_MODELS, 'shadow', 'breast-cancer', SHADOW_ON);
+      temporary.push(models);
+      return vigil([], models, main);
     }
     default: throw new Error(`unknown server ${server}`);
   }

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { notFound, notReady, VigilError } from '../errors.js';
 import type { BatchScheduler } from '../inference/batcher.js';
 import type { PredictionColumns } from '../inference/predictions.js';
-import type { TensorData, WireTensor } from '../inference/tensors.js';
+import type { WireTensor } from '../inference/tensors.js';
 import type { Metrics } from '../monitoring/metrics.js';
 import type { PredictionLog } from '../monitoring/prediction-log.js';
 import type { Role } from '../monitoring/version-monitor.js';
@@ -47,7 +47,7 @@ interface ShadowJob {
   model: ServedModel;
   live: ServedVersion;
   shadow: ServedVersion;
-  /** A copy of the live inputs (the originals may have been moved to a worker). */
+  /** The live inputs (workers get copies of them, so they are intact after the live batch). */
   inputs: WireTensor[];
   rows: number;
   liveColumns: PredictionColumns;
@@ -112,7 +112,6 @@ export class DataPlane {
     const model = request.model;
     const monitor = version.monitor;
     const shadow = this.shadowFor(model, version, rows);
-    const shadowInputs = shadow ? decoded.inputs.map(cloneTensor) : null;
     let outputs: WireTensor[];
     try {
       outputs = await this.scheduler.submit(version.target, {
@@ -134,8 +133,8 @@ export class DataPlane {
         features: request.logFeatures?.(), outputs: version.reader.predictions(outputs, rows, columns), latency_ms: micros / 1000,
       });
     }
-    if (shadow && shadowInputs) {
-      const job: ShadowJob = { model, live: version, shadow, inputs: shadowInputs, rows, liveColumns: columns,
+    if (shadow) {
+      const job: ShadowJob = { model, live: version, shadow, inputs: decoded.inputs, rows, liveColumns: columns,
         requestId: request.requestId, timeoutMs: request.timeoutMs };
       // After the live answer has been written: the shadow never delays it.
       setImmediate(() => void this.runShadow(job));
@@ -186,8 +185,4 @@ export class DataPlane {
     this.comparator.compare(model.agreement(live.version, shadow.version), job.liveColumns, columns, rows,
       model.agreementTolerance, job.requestId, (agreed) => model.guard?.recordAgreement(shadow.version, agreed));
   }
-}
-
-function cloneTensor(tensor: WireTensor): WireTensor {
-  return { ...tensor, dims: [...tensor.dims], data: tensor.data.slice() as TensorData };
 }
