@@ -36,22 +36,41 @@ async function unload(key: string): Promise<void> {
 
 const control = new BroadcastChannel((Piscina.workerData as { channel: string }).channel);
 control.onmessage = (event: unknown) => {
-  const message = (event as { data: ControlMessage }).data;
+  // An exception here would kill the thread outside any task: answer it as this message's error.
+  const message = (event as { data: ControlMessage | ControlReply }).data;
   const reply = (error?: unknown) => {
+    if (!('requestId' in message)) return;
     const answer: ControlReply = {
       op: 'ack', requestId: message.requestId, threadId,
-      error: error === undefined ? undefined : String((error as Error).message ?? error),
+      error: error === undefined ? undefined : String((error as Error)?.message ?? error),
     };
     control.postMessage(answer);
   };
-  if (message.op === 'load') sessionFor(message.key, message.path).then(() => reply(), reply);
-  else if (message.op === 'unload') unload(message.key).then(() => reply(), reply);
-  else if (message.op === 'ping') reply();
+  try {
+    if (message.op === 'load') sessionFor(message.key, message.path).then(() => reply(), reply);
+    else if (message.op === 'unload') unload(message.key).then(() => reply(), reply);
+    else if (message.op === 'ping') reply();
+    else if (message.op === 'sync' && message.threadId === threadId) {
+      Promise.all(message.versions.map(([key, path]) => sessionFor(key, path))).then(() => reply(), reply);
+    }
+  } catch (error) {
+    reply(error);
+  }
 };
 // The channel must not keep a worker alive once piscina wants it gone.
 (control as unknown as { unref?: () => void }).unref?.();
+// A new thread (a replacement for one that died, too) loads every served version at once.
+control.postMessage({ op: 'hello', threadId } satisfies ControlReply);
+
+/**
+ * Test-only fault injection, read once and only when set: a batch whose first input value
+ * equals VIGIL_TEST_WORKER_EXIT_ON makes this thread exit mid-batch, as a crash in native code
+ * would. Never set in production; costs one comparison per batch when unset.
+ */
+const EXIT_ON = process.env.VIGIL_TEST_WORKER_EXIT_ON === undefined ? null : Number(process.env.VIGIL_TEST_WORKER_EXIT_ON);
 
 export default async function run(task: RunTask): Promise<RunResult> {
+  if (EXIT_ON !== null && Number(task.inputs[0]?.data[0]) === EXIT_ON) process.exit(70);
   const session = await sessionFor(task.key, task.path);
   const feeds: Record<string, ort.Tensor> = {};
   for (const input of task.inputs) {

@@ -1,7 +1,9 @@
 // The live set of served models: what the repository scan found, turned into served versions,
 // and the load/unload life cycle that keeps every worker in step before traffic is routed.
 // Each version's state moves loading → ready → draining → (gone), or loading → unavailable.
+import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { VigilError } from '../errors.js';
 import type { BatchScheduler } from '../inference/batcher.js';
 import type { InferencePool } from '../inference/pool.js';
 import type { Clock } from '../monitoring/clock.js';
@@ -10,7 +12,7 @@ import type { Metrics } from '../monitoring/metrics.js';
 import { VersionMonitor } from '../monitoring/version-monitor.js';
 import { defaultPolicy, TrafficState, validateTrafficPolicy, type TrafficPolicy } from '../routing/traffic.js';
 import type { ModelConfig } from '../config/model-config.js';
-import { listVersions, loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from '../repository/repository.js';
+import { hideRepositoryPaths, listVersions, loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from '../repository/repository.js';
 import { ServedModel } from './served-model.js';
 import { ServedVersion, type ServingDefaults } from './served-version.js';
 
@@ -56,6 +58,7 @@ export class ModelRegistry {
 
   /** Loads a version folder at runtime (admin API, --watch); not routed until weights say so. */
   async loadVersion(model: ServedModel, version: string): Promise<ServedVersion> {
+    model.unloadedOnPurpose.delete(version);
     const existing = model.versions.get(version);
     if (existing && existing.state === 'ready') return existing;
     let artifact: VersionArtifact;
@@ -72,6 +75,8 @@ export class ModelRegistry {
 
   /** Stops routing to a version, lets its queued and running batches finish, then frees it. */
   async unloadVersion(model: ServedModel, version: ServedVersion): Promise<void> {
+    // Remembered, so that --watch does not load the folder straight back.
+    model.unloadedOnPurpose.add(version.version);
     version.state = 'draining';
     await this.scheduler.drain(version.key);
     model.versions.delete(version.version);
@@ -81,12 +86,18 @@ export class ModelRegistry {
   }
 
   /**
-   * Re-scans a model folder for version folders that are not loaded yet (--watch). A folder
-   * that fails to load (often one still being copied) is reported and tried again next scan.
+   * Re-scans a model folder for version folders that are not loaded yet (--watch), loading
+   * those `ready` accepts (complete on disk). A version unloaded through the admin API stays
+   * unloaded until the admin API loads it again. A folder that fails to load is reported and
+   * tried again next scan.
    */
-  async discoverVersions(name: string): Promise<{ added: string[]; failed: { version?: string; message: string }[] }> {
+  async discoverVersions(
+    name: string,
+    ready: (dir: string) => Promise<boolean>,
+  ): Promise<{ added: string[]; failed: { version?: string; message: string }[] }> {
     const model = this.models.get(name);
     if (!model) {
+      if (!(await ready(join(this.root, name)))) return { added: [], failed: [] };
       const artifact = await scanModel(this.root, name);
       if (!artifact.versions.length) return { added: [], failed: artifact.error ? [{ message: artifact.error }] : artifact.failures };
       const added = await this.addModel(artifact);
@@ -96,7 +107,11 @@ export class ModelRegistry {
     const added: string[] = [];
     const failed: { version?: string; message: string }[] = [];
     for (const version of await listVersions(model.dir)) {
-      if (model.versions.has(version)) continue;
+      if (model.versions.has(version) || model.unloadedOnPurpose.has(version)) continue;
+      if (!(await ready(join(model.dir, version)))) {
+        model.markLoading(version, 'waiting for the folder to be complete (files unchanged for --watch-settle-ms, or a READY file)');
+        continue;
+      }
       try {
         await this.loadArtifact(model, await loadVersionArtifact(this.root, name, version));
         added.push(version);
@@ -119,8 +134,10 @@ export class ModelRegistry {
       model.clearStatus(artifact.version);
       return served;
     } catch (error) {
-      model.markUnavailable(artifact.version, (error as Error).message);
-      throw error;
+      // ONNX Runtime's messages name the absolute path of model.onnx: shown relative instead.
+      const message = hideRepositoryPaths(this.root, (error as Error).message);
+      model.markUnavailable(artifact.version, message);
+      throw error instanceof VigilError ? error : new Error(message);
     }
   }
 
