@@ -168,7 +168,9 @@ export class Gateway {
   private listen(uws: LoadedUws['uws'], app: TemplatedApp, host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => void;
-      listen.call(app, host, port, (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
+      // The pure-JS fallback has no such constant (Node's own listen never shares a port): 1 is uSockets' value.
+      const exclusive = (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1;
+      listen.call(app, host, port, exclusive, (socket) => {
         if (!socket) {
           reject(new Error(`cannot listen on ${host}:${port}: the port is in use (another Vigil?) or the address is not available here`));
           return;

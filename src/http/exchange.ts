@@ -24,6 +24,9 @@ const nextRequestId = () => `${ID_PREFIX}-${(++idCounter).toString(16)}`;
 
 /** A client's X-Request-ID is echoed in headers, bodies and logs: visible ASCII, bounded. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+/** Headers the exchange itself reads (the fallback path asks for each by name). */
+const FRAMING_HEADERS = ['content-length', 'transfer-encoding', 'host', 'content-type', 'x-request-id'];
+let canIterateHeaders = true;
 const JSON_TYPE = /^(?:application\/json|application\/[\w.+-]+\+json)\s*(?:;|$)/i;
 
 /** What every exchange of a listener shares. */
@@ -49,6 +52,13 @@ interface DeferredAnswer {
 }
 
 type BodyState = 'none' | 'receiving' | 'refusing' | 'complete';
+
+/**
+ * How much of a refused body is read and dropped so that the client reads the answer: up to
+ * four times --max-body (an ordinary client that sent somewhat too much); beyond that the
+ * connection is closed, and such a client may see a reset instead of the status.
+ */
+export const drainCap = (maxBodyBytes: number) => 4 * maxBodyBytes;
 
 const CLIENT_GONE = new VigilError(499, 'client_closed', 'the client closed the connection');
 
@@ -96,7 +106,7 @@ export class Exchange implements ReceivingBody {
     let contentLength = '', transferEncoding = '', requestId = '', host = '', contentType = '';
     let headers: Map<string, string> | null = null;
     let problem: string | null = null;
-    req.forEach((name, value) => {
+    const visit = (name: string, value: string) => {
       switch (name) {
         case 'content-length':
           if (contentLength !== '' && contentLength !== value) problem = `conflicting Content-Length headers (${contentLength}, ${value})`;
@@ -119,7 +129,20 @@ export class Exchange implements ReceivingBody {
         default:
           if (wantedHeaders.includes(name)) (headers ??= new Map()).set(name, value);
       }
-    });
+    };
+    if (canIterateHeaders) {
+      try {
+        req.forEach(visit);
+      } catch {
+        canIterateHeaders = false; // uWS's pure-JS fallback does not implement forEach
+      }
+    }
+    if (!canIterateHeaders) {
+      for (const name of [...FRAMING_HEADERS, ...wantedHeaders]) {
+        const value = req.getHeader(name);
+        if (value) visit(name, value);
+      }
+    }
     if (requestId !== '' && !REQUEST_ID.test(requestId)) {
       problem ??= 'X-Request-ID must be 1 to 128 visible ASCII characters';
       requestId = '';
@@ -234,8 +257,7 @@ export class Exchange implements ReceivingBody {
     if (this.aborted || this.bodyState === 'complete') return;
     if (this.bodyState === 'refusing') {
       this.discardedBytes += chunk.byteLength;
-      // Up to --max-body more bytes are drained; a client sending more is cut off.
-      if (isLast || this.discardedBytes > this.context.maxBodyBytes) {
+      if (isLast || this.discardedBytes > drainCap(this.context.maxBodyBytes)) {
         this.finishBody();
         this.flushDeferred(!isLast);
       }
@@ -303,7 +325,7 @@ export class Exchange implements ReceivingBody {
     // A declared body too large to drain is answered at once, closing the connection.
     const remaining = this.declaredLength - this.receivedBytes;
     this.deferredError(error, false);
-    if (this.declaredLength > 0 && remaining > this.context.maxBodyBytes) {
+    if (this.declaredLength > 0 && remaining > drainCap(this.context.maxBodyBytes)) {
       this.finishBody();
       this.flushDeferred(true);
     }
