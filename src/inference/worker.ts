@@ -63,14 +63,25 @@ control.onmessage = (event: unknown) => {
 control.postMessage({ op: 'hello', threadId } satisfies ControlReply);
 
 /**
- * Test-only fault injection, read once and only when set: a batch whose first input value
- * equals VIGIL_TEST_WORKER_EXIT_ON makes this thread exit mid-batch, as a crash in native code
- * would. Never set in production; costs one comparison per batch when unset.
+ * Test-only fault injection, read once and only when set (VIGIL_TEST_WORKER_FAULT="exit:N,throw:M"):
+ * a batch whose first input holds the value N makes this thread exit mid-batch, as a crash in
+ * native code would; one holding M is answered, then the thread throws from a timer, dying
+ * while idle. Never set in production; one comparison per batch when unset.
  */
-const EXIT_ON = process.env.VIGIL_TEST_WORKER_EXIT_ON === undefined ? null : Number(process.env.VIGIL_TEST_WORKER_EXIT_ON);
+const FAULTS = parseFaults(process.env.VIGIL_TEST_WORKER_FAULT);
+
+function parseFaults(spec: string | undefined): { exit: number; throw: number } | null {
+  if (!spec) return null;
+  const fields = new Map(spec.split(',').map((field) => field.split(':') as [string, string]));
+  return { exit: Number(fields.get('exit')), throw: Number(fields.get('throw')) };
+}
 
 export default async function run(task: RunTask): Promise<RunResult> {
-  if (EXIT_ON !== null && Number(task.inputs[0]?.data[0]) === EXIT_ON) process.exit(70);
+  if (FAULTS !== null) {
+    const values = (task.inputs[0]?.data ?? []) as { includes(value: unknown): boolean };
+    if (values.includes(FAULTS.exit)) process.exit(70);
+    if (values.includes(FAULTS.throw)) setTimeout(() => { throw new Error('injected fault: worker thread failing while idle'); }, 50);
+  }
   const session = await sessionFor(task.key, task.path);
   const feeds: Record<string, ort.Tensor> = {};
   for (const input of task.inputs) {
