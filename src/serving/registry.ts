@@ -65,7 +65,9 @@ export class ModelRegistry {
     try {
       artifact = await loadVersionArtifact(this.root, model.name, version);
     } catch (error) {
-      model.markUnavailable(version, (error as Error).message);
+      // A folder that is not there is not a version: nothing to remember (a client naming
+      // random versions must not grow the status table or turn 404s into 503s).
+      if (!(error instanceof VigilError && error.status === 404)) model.markUnavailable(version, (error as Error).message);
       throw error;
     }
     const served = await this.loadArtifact(model, artifact);

@@ -57,7 +57,8 @@ export function rawHttp(port: number, options: RawOptions): Promise<RawResult> {
         responses.push(parsed.response);
         buffer = buffer.subarray(parsed.length);
       }
-      if (responses.length >= expectResponses) finish(false);
+      // An interim 100 Continue is not the answer.
+      if (responses.filter((r) => r.status !== 100).length >= expectResponses) finish(false);
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ECONNRESET' || error.code === 'EPIPE') reset = true;
