@@ -23,6 +23,7 @@ import { Metrics } from './monitoring/metrics.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
 import type { Options } from './options.js';
 import { ModelRegistry } from './serving/registry.js';
+import { repositoryLayout, singleModelLayout, type RepositoryLayout } from './repository/layout.js';
 import { scanRepository } from './repository/repository.js';
 import { StatsReporter } from './serving/stats.js';
 import { enforceGuardrails, sweepDriftAlerts } from './serving/policies.js';
@@ -35,6 +36,7 @@ export class Gateway {
   readonly pool: InferencePool;
   readonly scheduler: BatchScheduler;
   readonly registry: ModelRegistry;
+  private readonly layout: RepositoryLayout;
   readonly plane: DataPlane;
   readonly stats: StatsReporter;
   private readonly predictionLog: PredictionLog | null;
@@ -70,7 +72,8 @@ export class Gateway {
         { maxBytes: options.predictionLogMaxBytes, keep: options.predictionLogKeep }, Math.random,
         (message, error) => logger.error({ file: options.predictionLog, err: (error as Error)?.message ?? String(error) }, message))
       : null;
-    this.registry = new ModelRegistry(options.models, this.pool, this.scheduler, this.metrics, {
+    this.layout = options.modelName ? singleModelLayout(options.models, options.modelName) : repositoryLayout(options.models);
+    this.registry = new ModelRegistry(this.layout, this.pool, this.scheduler, this.metrics, {
       batching: options.batching, maxBatchSize: options.maxBatchSize, maxQueueDelayUs: options.maxQueueDelayUs,
       maxQueueRows: options.maxQueueRows, maxInstances: options.maxInstances, maxTensorElements: options.maxTensorElements,
     }, { ...DEFAULT_DRIFT_OPTIONS }, logger, systemClock);
@@ -88,7 +91,7 @@ export class Gateway {
       this.logger.warn('uWebSockets.js native binary did not load: serving on the slow pure-JS fallback (--allow-uws-fallback)');
     }
     await this.pool.ready();
-    for (const artifact of await scanRepository(this.options.models)) {
+    for (const artifact of await scanRepository(this.layout)) {
       const model = await this.registry.addModel(artifact);
       for (const error of model.errors) {
         this.logger.error({ model: model.name, version: error.version, err: error.message }, 'model not ready');
@@ -194,7 +197,7 @@ export class Gateway {
     if (this.options.monitoring) every(2000, () => sweepDriftAlerts(this.registry, this.metrics, this.logger));
     every(1000, () => enforceGuardrails(this.registry, this.metrics, this.logger));
     if (this.options.watch) {
-      const watcher = new RepositoryWatcher(this.options.models, this.registry, this.logger, this.options.watchSettleMs);
+      const watcher = new RepositoryWatcher(this.layout, this.registry, this.logger, this.options.watchSettleMs);
       // Two scans must see a folder unchanged: scanning at half the settle time keeps the wait near it.
       every(Math.min(2000, Math.max(100, this.options.watchSettleMs / 2)), () => watcher.scan());
     }

@@ -162,6 +162,11 @@ export class DriftWindow {
   private readonly sliceN: Float64Array;
   /** running totals over the live slices */
   private readonly counts: Float64Array;
+  /**
+   * Per-bin counts since construction, never expired: exported as counters so Prometheus can add
+   * them across replicas (fleet PSI). One more increment per value; no per-request allocation.
+   */
+  private readonly lifetime: Float64Array;
   private readonly n: Float64Array;
   /** lifetime count of ignored NaN/±Infinity values per column */
   private readonly nonFinite: Float64Array;
@@ -221,6 +226,7 @@ export class DriftWindow {
     this.sliceCounts = new Float64Array(this.slices * this.totalBins);
     this.sliceN = new Float64Array(this.slices * cols);
     this.counts = new Float64Array(this.totalBins);
+    this.lifetime = new Float64Array(this.totalBins);
     this.n = new Float64Array(cols);
     this.nonFinite = new Float64Array(cols);
     this.dirty = new Uint8Array(cols).fill(1);
@@ -233,9 +239,9 @@ export class DriftWindow {
     this.slot = this.slotOf(this.epoch);
   }
 
-  /** Number of numeric cells of window storage; fixed at construction (columns × bins × slices). */
+  /** Number of numeric cells of window storage; fixed at construction (columns × bins × (slices + 2)). */
   get footprint(): number {
-    return this.sliceCounts.length + this.sliceN.length + this.counts.length + this.n.length;
+    return this.sliceCounts.length + this.sliceN.length + this.counts.length + this.lifetime.length + this.n.length;
   }
 
   /** Column index of a feature or output by name, or -1. */
@@ -254,6 +260,7 @@ export class DriftWindow {
     }
     const i = this.binBase[column]! + this.binOf(column, value);
     this.counts[i]!++;
+    this.lifetime[i]!++;
     this.sliceCounts[this.slot * this.totalBins + i]!++;
     this.n[column]!++;
     this.sliceN[this.slot * this.columnCount + column]!++;
@@ -282,7 +289,7 @@ export class DriftWindow {
     }
     if (rows === 0 || columnCount === 0) return;
     this.advance();
-    const { counts, sliceCounts } = this;
+    const { counts, sliceCounts, lifetime } = this;
     const edges = data instanceof Float32Array ? this.edges32 : this.edges;
     const sliceBase = this.slot * this.totalBins;
     // Column-outer loop: the column's edges and offsets stay in registers across rows.
@@ -308,6 +315,7 @@ export class DriftWindow {
         }
         const i = bb + (lo - eb);
         counts[i]!++;
+        lifetime[i]!++;
         sliceCounts[sliceBase + i]!++;
         added++;
       }
@@ -338,6 +346,21 @@ export class DriftWindow {
     this.checkColumn(column);
     this.advance();
     return Array.from(this.counts.subarray(this.binBase[column]!, this.binBase[column + 1]!));
+  }
+
+  /**
+   * Bin counts of `column` since the window was created (never expired, untouched by clear()):
+   * a read-only view, valid until the next observation.
+   */
+  lifetimeBinCounts(column: number): Float64Array {
+    this.checkColumn(column);
+    return this.lifetime.subarray(this.binBase[column]!, this.binBase[column + 1]!);
+  }
+
+  /** The reference proportions of `column`'s bins (read-only view). */
+  referenceProportions(column: number): Float64Array {
+    this.checkColumn(column);
+    return this.ref.subarray(this.binBase[column]!, this.binBase[column + 1]!);
   }
 
   /** PSI of the window against the reference, or null below minSamples. */
@@ -402,7 +425,7 @@ export class DriftWindow {
     return out;
   }
 
-  /** Empties the window (alert states and non-finite counters are kept). */
+  /** Empties the window (alert states, lifetime bin counts and non-finite counters are kept). */
   clear(): void {
     this.sliceCounts.fill(0);
     this.sliceN.fill(0);

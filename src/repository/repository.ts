@@ -1,14 +1,14 @@
 // The model repository on disk: models/<model>/[config.json] and numbered version folders,
-// each with model.onnx and (for drift) reference.json. Scanning never throws for one bad
-// model: its error is recorded and the rest load.
+// each with model.onnx and (for drift) reference.json — or one model's folder (layout.ts).
+// Scanning never throws for one bad model: its error is recorded and the rest load.
 import { realpathSync } from 'node:fs';
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { invalidFile, notFound } from '../errors.js';
 import { parseReference, type Reference } from '../config/reference.js';
 import { parseModelConfig, type ModelConfig } from '../config/model-config.js';
 import { isBatchable, readGraphSignature, type GraphSignature } from './onnx-metadata.js';
-import { MODEL_NAME_PATTERN, VERSION_PATTERN } from '../config/names.js';
+import type { RepositoryLayout } from './layout.js';
 
 
 export interface VersionArtifact {
@@ -34,32 +34,22 @@ export interface ModelArtifact {
   failures: { version: string; message: string }[];
 }
 
-export async function scanRepository(root: string): Promise<ModelArtifact[]> {
-  let entries;
-  try {
-    entries = await readdir(root, { withFileTypes: true });
-  } catch (error) {
-    throw new Error(`cannot read model repository '${root}': ${(error as Error).message}`);
-  }
-  const models = entries
-    .filter((e) => e.isDirectory() && MODEL_NAME_PATTERN.test(e.name))
-    .map((e) => e.name)
-    .sort();
-  return Promise.all(models.map((name) => scanModel(root, name)));
+export async function scanRepository(layout: RepositoryLayout): Promise<ModelArtifact[]> {
+  return Promise.all((await layout.modelNames()).map((name) => scanModel(layout, name)));
 }
 
-export async function scanModel(root: string, name: string): Promise<ModelArtifact> {
-  const dir = join(root, name);
+export async function scanModel(layout: RepositoryLayout, name: string): Promise<ModelArtifact> {
+  const dir = layout.modelDir(name);
   const model: ModelArtifact = { name, dir, config: null, error: null, versions: [], failures: [] };
   try {
-    model.config = await readConfig(root, dir);
+    model.config = await readConfig(layout.root, dir);
   } catch (error) {
     model.error = (error as Error).message;
     return model;
   }
-  for (const version of await listVersions(dir)) {
+  for (const version of await layout.versionNames(name)) {
     try {
-      model.versions.push(await loadVersionArtifact(root, name, version));
+      model.versions.push(await loadVersionArtifact(layout, name, version));
     } catch (error) {
       model.failures.push({ version, message: (error as Error).message });
     }
@@ -67,16 +57,9 @@ export async function scanModel(root: string, name: string): Promise<ModelArtifa
   return model;
 }
 
-export async function listVersions(modelDir: string): Promise<string[]> {
-  const entries = await readdir(modelDir, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isDirectory() && VERSION_PATTERN.test(e.name))
-    .map((e) => e.name)
-    .sort((a, b) => Number(a) - Number(b));
-}
-
-export async function loadVersionArtifact(root: string, model: string, version: string): Promise<VersionArtifact> {
-  const dir = join(root, model, version);
+export async function loadVersionArtifact(layout: RepositoryLayout, model: string, version: string): Promise<VersionArtifact> {
+  const root = layout.root;
+  const dir = layout.versionDir(model, version);
   const path = join(dir, 'model.onnx');
   await stat(path).catch(() => {
     throw notFound(`${shown(root, path)} is missing`);

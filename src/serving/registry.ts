@@ -1,7 +1,6 @@
 // The live set of served models: what the repository scan found, turned into served versions,
 // and the load/unload life cycle that keeps every worker in step before traffic is routed.
 // Each version's state moves loading → ready → draining → (gone), or loading → unavailable.
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { VigilError } from '../errors.js';
 import type { BatchScheduler } from '../inference/batcher.js';
@@ -12,7 +11,8 @@ import type { Metrics } from '../monitoring/metrics.js';
 import { VersionMonitor } from '../monitoring/version-monitor.js';
 import { defaultPolicy, TrafficState, validateTrafficPolicy, type TrafficPolicy } from '../routing/traffic.js';
 import type { ModelConfig } from '../config/model-config.js';
-import { hideRepositoryPaths, listVersions, loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from '../repository/repository.js';
+import type { RepositoryLayout } from '../repository/layout.js';
+import { hideRepositoryPaths, loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from '../repository/repository.js';
 import { ServedModel } from './served-model.js';
 import { ServedVersion, type ServingDefaults } from './served-version.js';
 
@@ -23,7 +23,7 @@ export class ModelRegistry {
   readonly models = new Map<string, ServedModel>();
 
   constructor(
-    private readonly root: string,
+    private readonly layout: RepositoryLayout,
     private readonly pool: InferencePool,
     private readonly scheduler: BatchScheduler,
     private readonly metrics: Metrics,
@@ -63,7 +63,7 @@ export class ModelRegistry {
     if (existing && existing.state === 'ready') return existing;
     let artifact: VersionArtifact;
     try {
-      artifact = await loadVersionArtifact(this.root, model.name, version);
+      artifact = await loadVersionArtifact(this.layout, model.name, version);
     } catch (error) {
       // A folder that is not there is not a version: nothing to remember (a client naming
       // random versions must not grow the status table or turn 404s into 503s).
@@ -99,8 +99,8 @@ export class ModelRegistry {
   ): Promise<{ added: string[]; failed: { version?: string; message: string }[] }> {
     const model = this.models.get(name);
     if (!model) {
-      if (!(await ready(join(this.root, name)))) return { added: [], failed: [] };
-      const artifact = await scanModel(this.root, name);
+      if (!(await ready(this.layout.modelDir(name)))) return { added: [], failed: [] };
+      const artifact = await scanModel(this.layout, name);
       if (!artifact.versions.length) return { added: [], failed: artifact.error ? [{ message: artifact.error }] : artifact.failures };
       const added = await this.addModel(artifact);
       return { added: added.loadedVersions(), failed: added.errors };
@@ -108,14 +108,14 @@ export class ModelRegistry {
     // Only folders not loaded yet are opened: a scan every few seconds must stay cheap.
     const added: string[] = [];
     const failed: { version?: string; message: string }[] = [];
-    for (const version of await listVersions(model.dir)) {
+    for (const version of await this.layout.versionNames(name)) {
       if (model.versions.has(version) || model.unloadedOnPurpose.has(version)) continue;
-      if (!(await ready(join(model.dir, version)))) {
+      if (!(await ready(this.layout.versionDir(name, version)))) {
         model.markLoading(version, 'waiting for the folder to be complete (files unchanged for --watch-settle-ms, or a READY file)');
         continue;
       }
       try {
-        await this.loadArtifact(model, await loadVersionArtifact(this.root, name, version));
+        await this.loadArtifact(model, await loadVersionArtifact(this.layout, name, version));
         added.push(version);
       } catch (error) {
         failed.push({ version, message: (error as Error).message });
@@ -137,7 +137,7 @@ export class ModelRegistry {
       return served;
     } catch (error) {
       // ONNX Runtime's messages name the absolute path of model.onnx: shown relative instead.
-      const message = hideRepositoryPaths(this.root, (error as Error).message);
+      const message = hideRepositoryPaths(this.layout.root, (error as Error).message);
       model.markUnavailable(artifact.version, message);
       throw error instanceof VigilError ? error : new Error(message);
     }

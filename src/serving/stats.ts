@@ -21,6 +21,8 @@ export class StatsReporter implements ScrapeSource {
           latency: ROLES.map((role) => ({ role, ...monitor.roles[role].latency.percentiles('window') })),
           drift: ROLES.flatMap((role) =>
             (monitor.roles[role].drift?.snapshot() ?? []).map((d) => ({ role, column: d.name, kind: d.kind, psi: d.psi, ks: d.ks, alert: d.alert }))),
+          binCounts: monitor.binCounts(),
+          reference: monitor.reference && { rows: monitor.reference.rows, columns: [...monitor.reference.features, ...monitor.reference.outputs] },
         };
       }
     }

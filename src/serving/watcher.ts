@@ -8,6 +8,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { RepositoryLayout } from '../repository/layout.js';
 import type { ModelRegistry } from './registry.js';
 
 /** A file an operator creates in a version folder to say "complete, load it now". */
@@ -20,7 +21,7 @@ export class RepositoryWatcher {
   private scanning = false;
 
   constructor(
-    private readonly root: string,
+    private readonly layout: RepositoryLayout,
     private readonly registry: ModelRegistry,
     private readonly logger: Logger,
     private readonly settleMs: number,
@@ -39,16 +40,14 @@ export class RepositoryWatcher {
   }
 
   private async scanOnce(): Promise<void> {
-    const entries = await readdir(this.root, { withFileTypes: true });
-    for (const entry of entries) {
-      if (!entry.isDirectory()) continue;
-      const { added, failed } = await this.registry.discoverVersions(entry.name, (dir) => this.isComplete(dir));
-      if (added.length) this.logger.info({ model: entry.name, versions: added }, 'loaded new version folders (--watch); not routed until weights say so');
+    for (const name of await this.layout.modelNames()) {
+      const { added, failed } = await this.registry.discoverVersions(name, (dir) => this.isComplete(dir));
+      if (added.length) this.logger.info({ model: name, versions: added }, 'loaded new version folders (--watch); not routed until weights say so');
       for (const failure of failed) {
-        const id = `${entry.name}/${failure.version ?? ''}: ${failure.message}`;
+        const id = `${name}/${failure.version ?? ''}: ${failure.message}`;
         if (this.reported.has(id)) continue;
         this.reported.add(id);
-        this.logger.warn({ model: entry.name, version: failure.version, err: failure.message }, 'version folder not loadable yet (--watch)');
+        this.logger.warn({ model: name, version: failure.version, err: failure.message }, 'version folder not loadable yet (--watch)');
       }
     }
   }
