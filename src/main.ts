@@ -54,6 +54,7 @@ async function main(): Promise<void> {
   const lastResort = (kind: string) => (reason: unknown) => {
     const text = String((reason as Error)?.stack ?? reason);
     const count = (seen.get(text) ?? 0) + 1;
+    if (seen.size >= 1000 && count === 1) seen.clear(); // bounded, whatever the variety of bugs
     seen.set(text, count);
     if (count === 1) logger.error({ err: text }, kind);
     else if (Number.isInteger(Math.log10(count))) logger.error({ err: text.split('\n')[0], occurrences: count }, `${kind} (repeated)`);
