@@ -1,6 +1,8 @@
 // Wires the parts together and owns the life cycle: scan and load models, start the worker
-// pool and the HTTP front end, run the periodic policies on timers (drift alerts, guardrails,
-// --watch), and on stop drain: refuse new connections, finish every admitted request, flush logs.
+// pool and the HTTP front end (the admin API on its own listener when asked), run the periodic
+// policies on timers (drift alerts, guardrails, --watch), and on stop drain: refuse new
+// connections, finish every admitted request, flush logs. Every port is taken exclusively:
+// a second Vigil on a port in use refuses to start instead of silently sharing it.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
@@ -10,6 +12,8 @@ import { InferencePool } from './inference/pool.js';
 import { loadUws, UwsFallbackError, type LoadedUws } from './http/uws.js';
 import { Router } from './http/router.js';
 import { MainThreadShedder } from './http/shedding.js';
+import { AccessPolicy } from './http/access.js';
+import { BodyIntake } from './http/intake.js';
 import { mountPredict } from './http/predict.js';
 import { mountV2 } from './http/v2.js';
 import { mountOps } from './http/ops.js';
@@ -55,13 +59,16 @@ export class Gateway {
   readonly stats: StatsReporter;
   private readonly predictionLog: PredictionLog | null;
   private uws: LoadedUws['uws'] | null = null;
-  private app: TemplatedApp | null = null;
-  private listenSocket: us_listen_socket | null = null;
+  private apps: TemplatedApp[] = [];
+  private listenSockets: us_listen_socket[] = [];
+  private intake: BodyIntake | null = null;
   private readonly time: GatewayTime;
   private readonly stopTimers: (() => void)[] = [];
   private router: Router | null = null;
   private stopping: Promise<void> | null = null;
   port = 0;
+  /** The admin listener's port, when the admin API has its own (--admin-port). */
+  adminPort: number | null = null;
 
   constructor(readonly options: Options, readonly logger: Logger, time: Partial<GatewayTime> = {}) {
     this.time = { ...REAL_TIME, ...time };
@@ -69,7 +76,11 @@ export class Gateway {
     // Batching off means one request per task with the pool queueing them; batching on keeps
     // only a short pipeline so that waiting rows coalesce (full batches may use a few more slots).
     const maxInflight = options.workers * (options.batching ? options.pipelineDepth : 64);
-    this.pool = new InferencePool(options.workers, options.pipelineDepth * FULL_BATCH_SLOTS);
+    this.pool = new InferencePool(options.workers, {
+      slotsPerWorker: options.pipelineDepth * FULL_BATCH_SLOTS,
+      onWorkerExit: (threadId) => logger.error({ thread: threadId }, 'inference worker exited; its batch failed and a replacement is starting'),
+      onWorkerError: (error) => logger.error({ err: (error as Error)?.message ?? String(error) }, 'inference worker error'),
+    });
     this.scheduler = new BatchScheduler(this.pool, maxInflight, {
       onBatch: (target, _role, rows) => {
         if (options.monitoring) this.metrics.batchSize.labels(...splitKey(target.key)).observe(rows);
@@ -77,11 +88,16 @@ export class Gateway {
       onBatchFailure: (target, role, error, requests) =>
         this.logger.error({ model_version: target.key, role, requests, err: error.message }, 'inference batch failed'),
     });
-    this.predictionLog = options.predictionLog ? new PredictionLog(options.predictionLog, options.predictionLogSample) : null;
+    this.predictionLog = options.predictionLog
+      ? new PredictionLog(options.predictionLog, options.predictionLogSample,
+        { maxBytes: options.predictionLogMaxBytes, keep: options.predictionLogKeep }, Math.random,
+        (message, error) => logger.error({ file: options.predictionLog, err: (error as Error)?.message ?? String(error) }, message))
+      : null;
     this.layout = options.modelName ? singleModelLayout(options.models, options.modelName) : repositoryLayout(options.models);
     this.registry = new ModelRegistry(this.layout, this.pool, this.scheduler, this.metrics, {
       batching: options.batching, maxBatchSize: options.maxBatchSize, maxQueueDelayUs: options.maxQueueDelayUs,
       maxQueueRows: options.maxQueueRows, maxInstances: options.maxInstances, monitoring: options.monitoring,
+      maxTensorElements: options.maxTensorElements,
     }, { ...DEFAULT_DRIFT_OPTIONS }, logger, this.time.clock);
     this.plane = new DataPlane(this.scheduler, this.metrics, logger, options.monitoring, this.predictionLog);
     this.stats = new StatsReporter(this.registry, this.scheduler);
@@ -103,12 +119,19 @@ export class Gateway {
         this.logger.error({ model: model.name, version: error.version, err: error.message }, 'model not ready');
       }
     }
-    this.app = uws.App();
+    const logError = (error: unknown, requestId: string) =>
+      this.logger.error({ request_id: requestId, err: (error as Error)?.stack ?? String(error) }, 'request failed');
+    this.intake = new BodyIntake(this.options.receiveBudgetBytes, this.options.bodyTimeoutMs, (error) => logError(error, '(body deadline)'));
+    this.intake.start();
     const router = new Router({
       countHttp: (route, status) => {
         this.metrics.countHttp(route, status);
       },
-      logError: (error, requestId) => this.logger.error({ request_id: requestId, err: (error as Error)?.message ?? String(error) }, 'request failed'),
+      logError,
+      intake: this.intake,
+      maxBodyBytes: this.options.maxBodyBytes,
+      maxJsonDepth: this.options.maxJsonDepth,
+      access: new AccessPolicy({ apiKeys: this.options.apiKeys, metricsAuth: this.options.metricsAuth, allowedHosts: this.options.allowedHosts }),
     });
     const shedder = new MainThreadShedder(this.options.shedAfterMs, this.options.shedHoldMs);
     const common = { registry: this.registry, plane: this.plane, shedder, maxBodyBytes: this.options.maxBodyBytes, timeoutMs: this.options.timeoutMs };
@@ -116,13 +139,27 @@ export class Gateway {
     mountV2(router, { ...common, serverVersion: PACKAGE_VERSION });
     mountOps(router, { metrics: this.metrics, stats: this.stats });
     mountAdmin(router, { registry: this.registry, token: this.options.adminToken, logger: this.logger, maxBodyBytes: this.options.maxBodyBytes });
-    router.mount(this.app);
     this.router = router;
-    this.port = await this.listen(uws);
+    const main = uws.App();
+    this.apps.push(main);
+    const separateAdmin = this.options.adminPort !== null;
+    router.mount(main, (access) => !separateAdmin || access !== 'admin');
+    this.port = await this.listen(uws, main, this.options.host, this.options.port);
+    let adminUrl: string | undefined;
+    if (separateAdmin) {
+      const admin = uws.App();
+      this.apps.push(admin);
+      router.mount(admin, (access) => access === 'admin');
+      this.adminPort = await this.listen(uws, admin, this.options.adminHost!, this.options.adminPort!);
+      adminUrl = urlOf(this.options.adminHost!, this.adminPort);
+    }
     this.startPeriodicChecks();
-    const url = `http://${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${this.port}`;
+    const url = urlOf(this.options.host, this.port);
     this.logger.info({
       url,
+      ...(adminUrl ? { admin_url: adminUrl } : {}),
+      api_keys: this.options.apiKeys.length,
+      allowed_hosts: this.options.allowedHosts ?? '*',
       workers: this.options.workers,
       uws: native ? binary?.split('/').pop() : 'pure-JS fallback',
       models: Object.fromEntries([...this.registry.models.values()].map((m) => [m.name, {
@@ -135,32 +172,36 @@ export class Gateway {
   /** Stops accepting, lets admitted requests finish, then releases workers and logs. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      if (this.listenSocket) {
-        this.uws!.us_listen_socket_close(this.listenSocket);
-        this.listenSocket = null;
-      }
+      for (const socket of this.listenSockets) this.uws!.us_listen_socket_close(socket);
+      this.listenSockets = [];
       // Requests that arrive on connections kept alive from before get 503 and a closed
       // connection; everything admitted before this point is finished below.
       if (this.router) this.router.draining = true;
       for (const stopTimer of this.stopTimers) stopTimer();
+      // Admitted requests include bodies still arriving: the body deadline bounds this wait.
       while (this.router && this.router.inflight > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      this.intake?.stop();
       await this.scheduler.drainAll();
       this.scheduler.close();
       await this.predictionLog?.close();
-      (this.app as unknown as { close?: () => void } | null)?.close?.();
+      for (const app of this.apps) (app as unknown as { close?: () => void }).close?.();
       await this.pool.close();
     })();
     return this.stopping;
   }
 
-  private listen(uws: LoadedUws['uws']): Promise<number> {
+  /** Listens exclusively (no SO_REUSEPORT): a port another process holds is an error, not a share. */
+  private listen(uws: LoadedUws['uws'], app: TemplatedApp, host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.app!.listen(this.options.host, this.options.port, (socket) => {
+      const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => void;
+      // The pure-JS fallback has no such constant (Node's own listen never shares a port): 1 is uSockets' value.
+      const exclusive = (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1;
+      listen.call(app, host, port, exclusive, (socket) => {
         if (!socket) {
-          reject(new Error(`cannot listen on ${this.options.host}:${this.options.port} (in use or not permitted)`));
+          reject(new Error(`cannot listen on ${host}:${port}: the port is in use (another Vigil?) or the address is not available here`));
           return;
         }
-        this.listenSocket = socket;
+        this.listenSockets.push(socket);
         resolve(uws.us_socket_local_port(socket as never));
       });
     });
@@ -175,10 +216,15 @@ export class Gateway {
     if (this.options.monitoring) every(2000, () => sweepDriftAlerts(this.registry, this.metrics, this.logger));
     every(1000, () => enforceGuardrails(this.registry, this.metrics, this.logger));
     if (this.options.watch) {
-      const watcher = new RepositoryWatcher(this.layout, this.registry, this.logger);
-      every(2000, () => watcher.scan());
+      const watcher = new RepositoryWatcher(this.layout, this.registry, this.logger, this.options.watchSettleMs);
+      // Two scans must see a folder unchanged: scanning at half the settle time keeps the wait near it.
+      every(Math.min(2000, Math.max(100, this.options.watchSettleMs / 2)), () => watcher.scan());
     }
   }
+}
+
+function urlOf(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 function splitKey(key: string): [string, string] {

@@ -50,7 +50,7 @@ const scheduler = new BatchScheduler(pool, 2);
 const logger = pino({ level: 'silent' });
 const layout = repositoryLayout(DEFAULT_MODELS);
 const registry = new ModelRegistry(layout, pool, scheduler, metrics, {
-  batching: true, maxBatchSize: 64, maxQueueDelayUs: 0, maxQueueRows: 1 << 20, maxInstances: 1024, monitoring: true,
+  batching: true, maxBatchSize: 64, maxQueueDelayUs: 0, maxQueueRows: 1 << 20, maxInstances: 1024, monitoring: true, maxTensorElements: 1 << 24,
 }, { ...DEFAULT_DRIFT_OPTIONS }, logger, systemClock);
 for (const artifact of await scanRepository(layout)) await registry.addModel(artifact);
 const model = registry.get(modelName)!;

@@ -1,15 +1,20 @@
 // Request-body helpers shared by the protocol handlers.
 import { badRequest } from '../errors.js';
+import { checkJsonDepth } from '../validation/limits.js';
 import type { Exchange } from './exchange.js';
 
-/** Reads and parses a JSON body; a syntax error answers 400 with the parser's own description. */
+/** Reads a JSON body and parses it (parseJsonObject). */
 export async function readJsonObject(exchange: Exchange, limit: number): Promise<Record<string, unknown>> {
-  return parseJsonObject(await exchange.readText(limit, true));
+  return parseJsonObject(await exchange.readText(limit, true), exchange.maxJsonDepth);
 }
 
-/** Parses a body already read (see readJsonObject). */
-export function parseJsonObject(text: string): Record<string, unknown> {
+/**
+ * Parses a JSON body already read; a syntax error answers 400 with the parser's own
+ * description, and a body nested deeper than --max-json-depth is refused before it is parsed.
+ */
+export function parseJsonObject(text: string, maxJsonDepth: number): Record<string, unknown> {
   if (text.length === 0) throw badRequest('request body is empty; send a JSON object');
+  checkJsonDepth(text, maxJsonDepth);
   let body: unknown;
   try {
     body = JSON.parse(text);

@@ -22,8 +22,8 @@ export interface PredictContext {
 const BODY_KEYS = new Set(['model', 'version', 'features', 'instances', 'id']);
 
 /** The parsed body, with every top-level key checked. */
-function parseBody(text: string): Record<string, unknown> {
-  const body = parseJsonObject(text);
+function parseBody(text: string, maxJsonDepth: number): Record<string, unknown> {
+  const body = parseJsonObject(text, maxJsonDepth);
   for (const key of Object.keys(body)) {
     if (!BODY_KEYS.has(key)) throw badRequest(`${key} is not a /predict field (fields: model, version, features, instances, id)`);
   }
@@ -36,7 +36,7 @@ export function mountPredict(router: Router, context: PredictContext): void {
       if (context.shedder.shed(exchange)) return;
       const text = await exchange.readText(context.maxBodyBytes, true);
       let parsed: Record<string, unknown> | undefined;
-      const body = () => (parsed ??= parseBody(text));
+      const body = () => (parsed ??= parseBody(text, exchange.maxJsonDepth));
       // The skim gives up on anything unusual; the parse then reports what is wrong, in order.
       const skimmed = context.plane.crowded ? skimPredictFields(text) : null;
       const fields: PredictFields = skimmed ?? (body() as unknown as PredictFields);

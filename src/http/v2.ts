@@ -46,14 +46,14 @@ export function mountV2(router: Router, context: V2Context): void {
     .route('/v2', {
       GET: (ex) => ex.sendJson(200, { name: 'vigil', version: context.serverVersion, extensions: ['model_repository_metadata', 'binary_tensor_data'] }),
     })
-    .route('/v2/health/live', { GET: (ex) => ex.sendJson(200, { live: true }) })
+    .route('/v2/health/live', { GET: (ex) => ex.sendJson(200, { live: true }) }, 'probe')
     .route('/v2/health/ready', {
       GET: (ex) => {
         const notReadyModels = [...registry.models.values()].filter((m) => !m.ready).map((m) => m.name);
         if (notReadyModels.length) ex.sendJson(503, { ready: false, error: `models not ready: ${notReadyModels.join(', ')}` });
         else ex.sendJson(200, { ready: true });
       },
-    })
+    }, 'probe')
     .route('/v2/models/:model', {
       GET: (ex, [name]) => ex.sendJson(200, metadata(findModel(name!), defaultVersion(findModel(name!)))),
     })
@@ -109,7 +109,7 @@ export function mountV2(router: Router, context: V2Context): void {
       timeoutMs: timeoutOf(ex, context.timeoutMs),
       startedAt: ex.startedAt,
       requestId: ex.requestId,
-      decode: (version) => version.v2.decode(body = parseJsonObject(text), binary),
+      decode: (version) => version.v2.decode(body = parseJsonObject(text, ex.maxJsonDepth), binary),
       logFeatures: () => body?.inputs,
     });
     const { version, decoded } = prediction;

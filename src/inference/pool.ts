@@ -3,11 +3,13 @@
 // through shared slots (slab.ts): writing a batch into a slot and bumping a counter replaces a
 // postMessage per batch (≈ 22 µs of main-thread CPU per round trip to an idle worker here,
 // measured, against ≈ 6 µs), and a worker still busy with one batch finds the next without
-// being woken.
+// being woken. A worker that dies (mid-batch or idle) fails only the batches in its slots;
+// piscina starts a replacement, which asks for and loads every version before it serves, and a
+// load or unload in progress stops waiting for the dead thread.
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { CONTROL_CHANNEL, type ControlMessage, type ControlReply, type FeatureBinning } from './protocol.js';
-import { COMPLETED, createChannel, readAnswer, Rings, writeRequest, type BatchRequest, type Channel, type FeatureBins } from './slab.js';
+import { CONTROL_CHANNEL, type ControlMessage, type ControlReply, type FeatureBinning, type HeldVersion } from './protocol.js';
+import { COMPLETED, createChannel, readAnswer, Rings, STARTED, SUBMITTED, writeRequest, type BatchRequest, type Channel, type FeatureBins } from './slab.js';
 import type { WireTensor } from './tensors.js';
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
@@ -20,10 +22,26 @@ export interface RunOutcome {
   bins: FeatureBins | null;
 }
 
+export interface PoolOptions {
+  /** Batches a worker holds at once (one running, the next ones ready); default 2. */
+  slotsPerWorker?: number;
+  /** A worker thread died; its batches fail, a replacement starts. */
+  onWorkerExit?(threadId: number, error: string): void;
+  onWorkerError?(error: unknown): void;
+}
+
 interface Task {
   request: BatchRequest;
   resolve: (outcome: RunOutcome) => void;
   reject: (error: Error) => void;
+}
+
+interface PendingBroadcast {
+  acks: Set<number>;
+  /** Threads that must answer; null = any `size` distinct threads (the start-up ping). */
+  expected: Set<number> | null;
+  errors: string[];
+  done: (errors: string[]) => void;
 }
 
 /** The main thread's side of one worker: its slots, which are free, and what runs in the others. */
@@ -49,10 +67,13 @@ export class InferencePool {
   private readonly waiting: Task[] = [];
   private closed = false;
   private nextRequestId = 1;
-  private readonly pending = new Map<number, { acks: Set<number>; errors: string[]; done: (errors: string[]) => void }>();
+  private readonly pending = new Map<number, PendingBroadcast>();
+  /** Threads alive now (piscina's workerCreate / workerDestroy). */
+  private readonly live = new Set<number>();
+  /** Versions every worker holds (or is loading): what a replacement worker loads first. */
+  private readonly versions = new Map<string, HeldVersion>();
 
-  /** `slotsPerWorker`: batches a worker holds at once (one running, the next ones ready). */
-  constructor(workers: number, slotsPerWorker = 2) {
+  constructor(workers: number, private readonly options: PoolOptions = {}) {
     this.size = workers;
     // A channel per pool, so two gateways in one process never count each other's workers.
     const channel = `${CONTROL_CHANNEL}:${process.pid}:${poolCounter++}`;
@@ -69,21 +90,21 @@ export class InferencePool {
       atomics: 'async',
       idleTimeout: Infinity,
     });
+    // Piscina's worker handle names the thread's threadId `id`.
+    this.piscina.on('workerCreate', (worker: { id: number }) => this.live.add(worker.id));
+    this.piscina.on('workerDestroy', (worker: { id: number }) => this.workerGone(worker.id));
+    // Without a listener an 'error' event (a worker failing outside a task) would end the process.
+    this.piscina.on('error', (error: unknown) => this.options.onWorkerError?.(error));
     this.control.onmessage = (event: unknown) => {
-      const reply = (event as { data: ControlReply | ControlMessage }).data;
-      if (reply.op !== 'ack') return;
-      const pending = this.pending.get(reply.requestId);
-      if (!pending) return;
-      pending.acks.add(reply.threadId);
-      if (reply.error) pending.errors.push(reply.error);
-      if (pending.acks.size >= this.size) {
-        this.pending.delete(reply.requestId);
-        pending.done(pending.errors);
+      try {
+        this.onControl((event as { data: ControlReply | ControlMessage }).data);
+      } catch (error) {
+        this.options.onWorkerError?.(error);
       }
     };
     (this.control as unknown as { unref?: () => void }).unref?.();
     for (let i = 0; i < workers; i++) {
-      const link = new WorkerLink(createChannel(Math.max(1, slotsPerWorker)));
+      const link = new WorkerLink(createChannel(Math.max(1, options.slotsPerWorker ?? 2)));
       this.links.push(link);
       this.serve(link);
       void this.watch(link);
@@ -106,15 +127,33 @@ export class InferencePool {
     });
   }
 
+  /**
+   * Settles every batch a worker has finished and frees its slot, now. The watchers do it when
+   * the event loop gets to them; calling it also while the main thread is busy for a long
+   * event-loop turn keeps the workers fed without waiting for the turn to end.
+   */
+  reap(): void {
+    for (const link of this.links) {
+      this.reapLink(link);
+      this.feed(link);
+    }
+  }
+
   /** Loads a model version into every worker; resolves once all of them hold a session. */
   async loadEverywhere(key: string, path: string, binning?: FeatureBinning): Promise<void> {
     await this.ready();
-    const errors = await this.broadcast({ op: 'load', key, path, binning, requestId: this.nextRequestId++ });
-    if (errors.length) throw new Error(errors[0]);
+    const version: HeldVersion = { key, path, binning };
+    this.versions.set(key, version);
+    const errors = await this.broadcast({ op: 'load', ...version, requestId: this.nextRequestId++ }, new Set(this.live));
+    if (errors.length) {
+      this.versions.delete(key);
+      throw new Error(errors[0]);
+    }
   }
 
   async unloadEverywhere(key: string): Promise<void> {
-    const errors = await this.broadcast({ op: 'unload', key, requestId: this.nextRequestId++ });
+    this.versions.delete(key);
+    const errors = await this.broadcast({ op: 'unload', key, requestId: this.nextRequestId++ }, new Set(this.live));
     if (errors.length) throw new Error(errors[0]);
   }
 
@@ -124,7 +163,7 @@ export class InferencePool {
     const deadline = Date.now() + CONTROL_TIMEOUT_MS;
     for (;;) {
       try {
-        await this.broadcast({ op: 'ping', requestId: this.nextRequestId++ }, 250);
+        await this.broadcast({ op: 'ping', requestId: this.nextRequestId++ }, null, 250);
         return;
       } catch (error) {
         if (Date.now() > deadline) throw new Error('inference workers did not start', { cause: error });
@@ -156,32 +195,34 @@ export class InferencePool {
     link.rings.submit(slot);
   }
 
-  /** Starts the worker's serving task; should it ever fail, its batches fail and it restarts. */
+  /**
+   * Runs the worker's serving task. It ends only when its thread dies (or the pool closes):
+   * then the batch it was running fails, the batches it had not started go back to the queue,
+   * and the task starts again on piscina's replacement thread, which loads every version first
+   * (hello / sync below).
+   */
   private serve(link: WorkerLink): void {
     this.piscina.run({ channel: link.channel }).catch((error: Error) => {
       if (this.closed) return;
-      link.rings.reset();
-      link.seen = 0;
-      for (const [slot, task] of link.running) {
-        link.free.push(slot);
-        task.reject(new Error(`inference worker failed: ${error.message}`));
+      const failure = new Error(`the inference worker exited (${error?.message ?? error})`);
+      this.reapLink(link);
+      const started = link.rings.count(STARTED);
+      const unstarted: Task[] = [];
+      for (let n = link.seen; n !== link.rings.count(SUBMITTED); n = (n + 1) | 0) {
+        const slot = link.rings.submitted(n);
+        const task = link.running.get(slot)!;
+        // Submission n had started if the worker took it (n < started, counting with wraparound).
+        if (((n - started) | 0) < 0) task.reject(failure);
+        else unstarted.push(task);
       }
       link.running.clear();
+      link.free.splice(0, link.free.length, ...link.channel.slots.map((_, i) => i).reverse());
+      link.rings.reset();
+      link.seen = 0;
+      this.waiting.unshift(...unstarted);
       this.serve(link);
       this.feed(link);
     });
-  }
-
-  /**
-   * Settles every batch a worker has finished and frees its slot, now. The watchers do it when
-   * the event loop gets to them; calling it also while the main thread is busy for a long
-   * event-loop turn keeps the workers fed without waiting for the turn to end.
-   */
-  reap(): void {
-    for (const link of this.links) {
-      this.reapLink(link);
-      this.feed(link);
-    }
   }
 
   /** Waits for the worker to complete slots, and reaps them. */
@@ -212,18 +253,55 @@ export class InferencePool {
     while (link.free.length && this.waiting.length) this.submit(link, this.waiting.shift()!);
   }
 
-  private broadcast(message: ControlMessage, timeoutMs = CONTROL_TIMEOUT_MS): Promise<string[]> {
+  private onControl(message: ControlReply | ControlMessage): void {
+    if (message.op === 'hello') {
+      // A new thread (a replacement, or one still starting): give it every version to load.
+      this.control.postMessage({
+        op: 'sync', requestId: this.nextRequestId++, threadId: message.threadId, versions: [...this.versions.values()],
+      } satisfies ControlMessage);
+      return;
+    }
+    if (message.op !== 'ack') return;
+    const pending = this.pending.get(message.requestId);
+    if (!pending) return;
+    pending.acks.add(message.threadId);
+    if (message.error) pending.errors.push(message.error);
+    this.settle(message.requestId, pending);
+  }
+
+  private workerGone(threadId: number): void {
+    this.live.delete(threadId);
+    if (!this.closed) this.options.onWorkerExit?.(threadId, 'worker thread exited');
+    // A broadcast waiting on the dead thread waits no longer; its replacement syncs on start.
+    for (const [requestId, pending] of this.pending) {
+      pending.expected?.delete(threadId);
+      this.settle(requestId, pending);
+    }
+  }
+
+  private settle(requestId: number, pending: PendingBroadcast): void {
+    const complete = pending.expected
+      ? [...pending.expected].every((id) => pending.acks.has(id))
+      : pending.acks.size >= this.size;
+    if (!complete) return;
+    this.pending.delete(requestId);
+    pending.done(pending.errors);
+  }
+
+  private broadcast(message: ControlMessage, expected: Set<number> | null, timeoutMs = CONTROL_TIMEOUT_MS): Promise<string[]> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(message.requestId);
         reject(new Error(`inference workers did not answer '${message.op}' within ${timeoutMs} ms`));
       }, timeoutMs);
       // Kept referenced: while the gateway waits on workers, nothing else holds the process open.
-      this.pending.set(message.requestId, {
-        acks: new Set(), errors: [],
+      const pending: PendingBroadcast = {
+        acks: new Set(), expected, errors: [],
         done: (errors) => { clearTimeout(timer); resolve(errors); },
-      });
+      };
+      this.pending.set(message.requestId, pending);
       this.control.postMessage(message);
+      if (expected) this.settle(message.requestId, pending); // no live thread to wait for
     });
   }
 }

@@ -27,6 +27,8 @@ const STOP = 0;
 export const SUBMITTED = 1;
 /** Batches the worker has put in the done ring. */
 export const COMPLETED = 2;
+/** Batches the worker has taken from the submit ring (started running). */
+export const STARTED = 3;
 const RINGS = 4;
 
 const SLOT_HEADER_BYTES = 16;
@@ -118,7 +120,12 @@ export class Rings {
     return this.cells[RINGS + this.size + (n & this.mask)]!;
   }
 
-  count(cell: typeof SUBMITTED | typeof COMPLETED): number {
+  /** Worker: the `n`-th submission (and those before it) has started. */
+  started(n: number): void {
+    Atomics.store(this.cells, STARTED, n);
+  }
+
+  count(cell: typeof SUBMITTED | typeof COMPLETED | typeof STARTED): number {
     return Atomics.load(this.cells, cell);
   }
 

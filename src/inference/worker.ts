@@ -9,7 +9,7 @@ import { BroadcastChannel, threadId } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { Piscina } from 'piscina';
 import { binLayout, countBins, type BinLayout } from '../config/reference-bins.js';
-import { type ControlMessage, type ControlReply, type FeatureBinning } from './protocol.js';
+import { type ControlMessage, type ControlReply, type HeldVersion } from './protocol.js';
 import { readRequest, Rings, SUBMITTED, writeAnswer, type BatchAnswer, type Channel, type FeatureBins } from './slab.js';
 import type { TensorData, WireTensor } from './tensors.js';
 
@@ -35,7 +35,7 @@ function sessionFor(key: string, path: string): Promise<ort.InferenceSession> {
   return session;
 }
 
-function load(key: string, path: string, binning: FeatureBinning | undefined): Promise<unknown> {
+function load({ key, path, binning }: HeldVersion): Promise<unknown> {
   if (binning) binnings.set(key, { input: binning.input, width: binning.edges.length, layout: binLayout(binning.edges) });
   return sessionFor(key, path);
 }
@@ -49,20 +49,43 @@ async function unload(key: string): Promise<void> {
 
 const control = new BroadcastChannel((Piscina.workerData as { channel: string }).channel);
 control.onmessage = (event: unknown) => {
-  const message = (event as { data: ControlMessage }).data;
+  // An exception here would kill the thread outside any task: answer it as this message's error.
+  const message = (event as { data: ControlMessage | ControlReply }).data;
   const reply = (error?: unknown) => {
+    if (!('requestId' in message)) return;
     const answer: ControlReply = {
       op: 'ack', requestId: message.requestId, threadId,
-      error: error === undefined ? undefined : String((error as Error).message ?? error),
+      error: error === undefined ? undefined : String((error as Error)?.message ?? error),
     };
     control.postMessage(answer);
   };
-  if (message.op === 'load') load(message.key, message.path, message.binning).then(() => reply(), reply);
-  else if (message.op === 'unload') unload(message.key).then(() => reply(), reply);
-  else if (message.op === 'ping') reply();
+  try {
+    if (message.op === 'load') load(message).then(() => reply(), reply);
+    else if (message.op === 'unload') unload(message.key).then(() => reply(), reply);
+    else if (message.op === 'ping') reply();
+    else if (message.op === 'sync' && message.threadId === threadId) Promise.all(message.versions.map(load)).then(() => reply(), reply);
+  } catch (error) {
+    reply(error);
+  }
 };
 // The channel must not keep a worker alive once piscina wants it gone.
 (control as unknown as { unref?: () => void }).unref?.();
+// A new thread (a replacement for one that died, too) loads every served version at once.
+control.postMessage({ op: 'hello', threadId } satisfies ControlReply);
+
+/**
+ * Test-only fault injection, read once and only when set (VIGIL_TEST_WORKER_FAULT="exit:N,throw:M"):
+ * a batch whose first input holds the value N makes this thread exit mid-batch, as a crash in
+ * native code would; one holding M is answered, then the thread throws from a timer, dying
+ * while idle. Never set in production; one comparison per batch when unset.
+ */
+const FAULTS = parseFaults(process.env.VIGIL_TEST_WORKER_FAULT);
+
+function parseFaults(spec: string | undefined): { exit: number; throw: number } | null {
+  if (!spec) return null;
+  const fields = new Map(spec.split(',').map((field) => field.split(':') as [string, string]));
+  return { exit: Number(fields.get('exit')), throw: Number(fields.get('throw')) };
+}
 
 /** The bins of the batch's feature rows, when the version has a reference and the rows are floats. */
 function featureBins(key: string, inputs: readonly WireTensor[]): FeatureBins | null {
@@ -80,6 +103,11 @@ function featureBins(key: string, inputs: readonly WireTensor[]): FeatureBins | 
 async function runBatch(slot: SharedArrayBuffer): Promise<BatchAnswer> {
   try {
     const request = readRequest(slot);
+    if (FAULTS !== null) {
+      const values = (request.inputs[0]?.data ?? []) as { includes(value: unknown): boolean };
+      if (values.includes(FAULTS.exit)) process.exit(70);
+      if (values.includes(FAULTS.throw)) setTimeout(() => { throw new Error('injected fault: worker thread failing while idle'); }, 50);
+    }
     const session = await sessionFor(request.key, request.path);
     const feeds: Record<string, ort.Tensor> = {};
     for (const input of request.inputs) feeds[input.name] = new ort.Tensor(input.type, input.data as never, input.dims);
@@ -98,10 +126,11 @@ async function runBatch(slot: SharedArrayBuffer): Promise<BatchAnswer> {
 /**
  * The one long task each worker runs: take the slots the main thread submits, in order, run
  * them, write the answers back. Sleeps on the submit counter only when nothing is waiting.
+ * The pool hands a (re)started task empty rings, so it starts from the first submission.
  */
 export default async function serve(task: { channel: Channel }): Promise<void> {
   const rings = new Rings(task.channel);
-  let consumed = rings.count(SUBMITTED);
+  let consumed = 0;
   for (;;) {
     if (rings.stopped) return;
     const submitted = rings.count(SUBMITTED);
@@ -111,6 +140,7 @@ export default async function serve(task: { channel: Channel }): Promise<void> {
     }
     const slot = rings.submitted(consumed);
     consumed = (consumed + 1) | 0;
+    rings.started(consumed);
     const answer = await runBatch(task.channel.slots[slot]!);
     try {
       writeAnswer(task.channel.slots[slot]!, answer);
@@ -120,4 +150,3 @@ export default async function serve(task: { channel: Channel }): Promise<void> {
     rings.complete(slot);
   }
 }
-

@@ -19,6 +19,7 @@ export interface ServingDefaults {
   maxInstances: number;
   /** Drift and latency monitoring; off, workers count no feature bins either. */
   monitoring: boolean;
+  maxTensorElements: number;
 }
 
 /** What a version needs to know of its model (the model holds its versions, not the reverse). */
@@ -64,12 +65,13 @@ export class ServedVersion {
       maxQueueDelayUs: batching.max_queue_delay_us ?? defaults.maxQueueDelayUs,
       maxQueueRows: batching.max_queue_rows ?? defaults.maxQueueRows,
     };
+    // A request larger than the queue could ever hold is refused up front, whatever the protocol.
+    const maxRows = Math.min(config?.max_instances ?? defaults.maxInstances, this.target.maxQueueRows);
     let rows: RowSchema | null = null;
     let rowsError: string | null = null;
     try {
       rows = buildRowSchema(model.name, inputs, {
-        inputName: config?.input, features: config?.features,
-        maxInstances: config?.max_instances ?? defaults.maxInstances,
+        inputName: config?.input, features: config?.features, maxInstances: maxRows,
       });
     } catch (error) {
       if (config?.features) throw error; // a config that names features must fit the graph
@@ -78,7 +80,7 @@ export class ServedVersion {
     this.rows = rows;
     this.rowsError = rowsError;
     checkReferenceColumns(artifact, rows);
-    this.v2 = new V2Decoder(inputs, outputs, this.target.batchable);
+    this.v2 = new V2Decoder(inputs, outputs, this.target.batchable, { maxTensorElements: defaults.maxTensorElements, maxRows });
     const featureInput = rows?.featureInput();
     this.binning = defaults.monitoring && artifact.reference && featureInput
       ? { input: featureInput.name, edges: artifact.reference.features.map((f) => f.edges) }

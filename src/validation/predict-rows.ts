@@ -5,7 +5,7 @@
 // so every error comes from the schema.
 import type { ValidateFunction } from 'ajv';
 import { badRequest } from '../errors.js';
-import { allocate, isBigIntType, type OrtType, type TensorData, type TensorSpec } from '../inference/tensors.js';
+import { allocate, INTEGER_RANGES, isBigIntType, isFloatType, ortToV2, type OrtType, type TensorData, type TensorSpec } from '../inference/tensors.js';
 import type { DecodedInputs, FeatureInput } from './decoded.js';
 import type { FeatureConfig } from '../config/model-config.js';
 import { ajv, describeAjvError } from '../config/ajv.js';
@@ -137,16 +137,38 @@ function featureSchema(feature: FeatureConfig): Record<string, unknown> {
 }
 
 function write(type: OrtType, data: TensorData, offset: number, values: readonly number[], at: (index: number) => string): void {
-  if (isBigIntType(type)) {
-    const target = data as BigInt64Array;
-    for (let i = 0; i < values.length; i++) target[offset + i] = BigInt(Math.trunc(values[i]!));
-  } else {
-    const target = data as Float32Array;
-    target.set(values, offset);
-    // ajv refused non-numbers and non-finite numbers; a finite float64 beyond the float32 range
-    // (say 1e39) still turns into Infinity here, which the model must not see either.
-    for (let i = 0; i < values.length; i++) {
-      if (!Number.isFinite(target[offset + i]!)) throw badRequest(`${at(i)} is ${values[i]}, outside the ${type} range`);
+  if (!isFloatType(type)) {
+    writeIntegers(type, data, offset, values, at);
+    return;
+  }
+  const target = data as Float32Array;
+  target.set(values, offset);
+  // ajv refused non-numbers and non-finite numbers; a finite float64 beyond the float32 range
+  // (say 1e39) still turns into Infinity here, which the model must not see either.
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(target[offset + i]!)) throw badRequest(`${at(i)} is ${values[i]}, outside the ${type} range`);
+  }
+}
+
+/**
+ * Integer inputs take whole numbers within the type's range, exactly: a typed array would
+ * truncate 1.9 to 1 and wrap 1e19 to a negative number without a word. 64-bit integers stop at
+ * ±2^53, beyond which a JSON number no longer holds the integer the client wrote.
+ */
+function writeIntegers(type: OrtType, data: TensorData, offset: number, values: readonly number[], at: (index: number) => string): void {
+  const [min, max] = INTEGER_RANGES[type]!;
+  const big = isBigIntType(type);
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
+    if (!Number.isInteger(value)) throw badRequest(`${at(i)} must be a whole number (${ortToV2(type)} input), got ${value}`);
+    if (big) {
+      if (!Number.isSafeInteger(value) || BigInt(value) < (min as bigint) || BigInt(value) > (max as bigint)) {
+        throw badRequest(`${at(i)} is ${value}, outside ${ortToV2(type)} values a JSON number holds exactly (|n| ≤ 2^53 − 1${type === 'uint64' ? ', n ≥ 0' : ''})`);
+      }
+      (data as BigInt64Array)[offset + i] = BigInt(value);
+    } else {
+      if (value < (min as number) || value > (max as number)) throw badRequest(`${at(i)} is ${value}, outside the ${ortToV2(type)} range ${min}..${max}`);
+      (data as Int32Array)[offset + i] = value;
     }
   }
 }

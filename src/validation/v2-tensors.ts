@@ -6,12 +6,13 @@
 import type { ValidateFunction } from 'ajv';
 import { badRequest } from '../errors.js';
 import {
-  allocate, elementCount, floatToHalf, INTEGER_RANGES, isBigIntType, ortToV2, V2_DATATYPES,
+  allocate, floatToHalf, INTEGER_RANGES, isBigIntType, ortToV2, V2_DATATYPES,
   type OrtType, type TensorData, type TensorSpec, type V2Datatype, type WireTensor,
 } from '../inference/tensors.js';
 import { ajv, describeAjvError } from '../config/ajv.js';
 import { decodeBinaryTensor } from './binary-tensors.js';
 import type { DecodedInputs } from './decoded.js';
+import { checkRowCount, MAX_TENSOR_RANK, tensorElementCount } from './limits.js';
 
 interface V2Input {
   name: string;
@@ -54,7 +55,7 @@ function envelopeSchema(binaryBody: boolean) {
           additionalProperties: false,
           properties: {
             name: { type: 'string' },
-            shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
+            shape: { type: 'array', maxItems: MAX_TENSOR_RANK, items: { type: 'integer', minimum: 0 } },
             datatype: { enum: V2_DATATYPES },
             data: { type: 'array' },
             parameters: binaryBody
@@ -82,11 +83,19 @@ function envelopeSchema(binaryBody: boolean) {
 const jsonEnvelope: ValidateFunction = ajv.compile(envelopeSchema(false));
 const binaryEnvelope: ValidateFunction = ajv.compile(envelopeSchema(true));
 
+export interface V2Limits {
+  /** --max-tensor-elements */
+  maxTensorElements: number;
+  /** Rows one request may hold (batchable models: the first dimension). */
+  maxRows: number;
+}
+
 export class V2Decoder {
   constructor(
     readonly inputs: readonly TensorSpec[],
     readonly outputs: readonly TensorSpec[],
     readonly batchable: boolean,
+    private readonly limits: V2Limits,
   ) {}
 
   /**
@@ -119,7 +128,7 @@ export class V2Decoder {
       } else if (input.data === undefined) {
         throw badRequest(`${path}/data is required (or parameters.binary_data_size, for binary data after the JSON header)`);
       }
-      byName.set(input.name, { tensor: decodeTensor(input, spec, path, bytes) });
+      byName.set(input.name, { tensor: this.decodeTensor(input, spec, path, bytes) });
     });
     if (binary && offset !== binary.length) {
       throw badRequest(`the body holds ${binary.length} bytes of binary data after its JSON header, but the inputs' binary_data_size add up to ${offset}`);
@@ -155,9 +164,25 @@ export class V2Decoder {
     const binaryByDefault = request.parameters?.binary_data_output === true;
     return { id: request.id, inputs: tensors, rows, outputs, binary: (name) => binaryOutputs.get(name) ?? binaryByDefault };
   }
+
+  /** Every size is checked against the data and the limits before the tensor is allocated. */
+  private decodeTensor(input: V2Input, spec: TensorSpec, path: string, bytes: Uint8Array | undefined): WireTensor {
+    checkHeader(input, spec, path);
+    const dims = input.shape;
+    const count = tensorElementCount(dims, this.limits.maxTensorElements, `${path}/shape`);
+    if (this.batchable && dims.length > 0) checkRowCount(dims[0]!, this.limits.maxRows, `${path}/shape`);
+    if (bytes) return { name: spec.name, type: spec.type, dims: [...dims], data: decodeBinaryTensor(bytes, spec.type, count, path) };
+    checkStructure(input.data!, dims, count, `${path}/data`);
+    const data = allocate(spec.type, count);
+    const written = fill(input.data!, spec.type, data, 0, `${path}/data`);
+    if (written !== count) {
+      throw badRequest(`${path}/data holds ${written} elements but shape [${dims.join(', ')}] needs ${count}`);
+    }
+    return { name: spec.name, type: spec.type, dims: [...dims], data };
+  }
 }
 
-function decodeTensor(input: V2Input, spec: TensorSpec, path: string, bytes: Uint8Array | undefined): WireTensor {
+function checkHeader(input: V2Input, spec: TensorSpec, path: string): void {
   const expected = ortToV2(spec.type);
   if (input.datatype !== expected) {
     throw badRequest(`${path}/datatype: input '${spec.name}' takes ${expected}, got ${input.datatype}`);
@@ -170,36 +195,52 @@ function decodeTensor(input: V2Input, spec: TensorSpec, path: string, bytes: Uin
       throw badRequest(`${path}/shape: input '${spec.name}' takes shape ${want} (-1 = any), got [${dims.join(', ')}]`);
     }
   }
-  const count = elementCount(dims);
-  if (bytes) return { name: spec.name, type: spec.type, dims: [...dims], data: decodeBinaryTensor(bytes, spec.type, count, path) };
-  const data = allocate(spec.type, count);
-  const written = fill(input.data!, spec.type, data, 0, `${path}/data`, count);
-  if (written !== count) {
-    throw badRequest(`${path}/data holds ${written} elements but shape [${dims.join(', ')}] needs ${count}`);
-  }
-  return { name: spec.name, type: spec.type, dims: [...dims], data };
 }
 
-/** Writes flat or nested JSON values into `data`; returns how many elements it saw. */
-function fill(values: unknown[], type: OrtType, data: TensorData, offset: number, path: string, limit: number): number {
-  let at = offset;
+/**
+ * Checks that `data` has exactly the structure `dims` describes, before anything is allocated:
+ * flat (dims' product of scalars) or nested one array per dimension, every array at a level as
+ * long as that dimension (ragged rows are refused). Only arrays are visited, not the scalars,
+ * so the cost is the number of rows, and the element count is then bounded by what the client
+ * really sent.
+ */
+function checkStructure(data: unknown[], dims: readonly number[], count: number, path: string): void {
+  if (dims.length < 2 || !Array.isArray(data[0])) {
+    if (data.length !== count) {
+      throw badRequest(`${path} holds ${data.length} values but shape [${dims.join(', ')}] needs ${count}`);
+    }
+    return;
+  }
+  checkNested(data, dims, 0, path);
+}
+
+function checkNested(values: unknown[], dims: readonly number[], level: number, path: string): void {
+  if (values.length !== dims[level]) {
+    throw badRequest(`${path} holds ${values.length} values but dimension ${level} of shape [${dims.join(', ')}] is ${dims[level]}` +
+      (level > 0 ? ' (ragged nested data)' : ''));
+  }
+  if (level === dims.length - 1) return; // scalars: write() checks each
+  for (let i = 0; i < values.length; i++) {
+    const inner = values[i];
+    if (!Array.isArray(inner)) {
+      throw badRequest(`${path}/${i} must be an array of ${dims[level + 1]} values (nested data follows the shape [${dims.join(', ')}])`);
+    }
+    checkNested(inner, dims, level + 1, `${path}/${i}`);
+  }
+}
+
+/** Writes checked (flat or nested) JSON values into `data` in row-major order; returns the next index. */
+function fill(values: unknown[], type: OrtType, data: TensorData, at: number, path: string): number {
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (Array.isArray(value)) {
-      at = fill(value, type, data, at, `${path}/${i}`, limit);
+      // checkStructure proved nesting follows the shape, so recursion is at most its rank deep.
+      at = fill(value, type, data, at, `${path}/${i}`);
       continue;
     }
-    if (at >= limit) return at + 1 + countLeaves(values.slice(i + 1)); // too many; report the count
-    write(value, type, data, at, `${path}/${i}`);
-    at++;
+    write(value, type, data, at++, `${path}/${i}`);
   }
   return at;
-}
-
-function countLeaves(values: unknown[]): number {
-  let n = 0;
-  for (const v of values) n += Array.isArray(v) ? countLeaves(v) : 1;
-  return n;
 }
 
 function write(value: unknown, type: OrtType, data: TensorData, at: number, path: string): void {
@@ -235,6 +276,7 @@ function write(value: unknown, type: OrtType, data: TensorData, at: number, path
       }
       const [min, max] = INTEGER_RANGES[type]!;
       if (isBigIntType(type)) {
+        if (!Number.isSafeInteger(value)) throw badRequest(`${path} is beyond ±2^53, where JSON numbers lose precision (${ortToV2(type)})`);
         const big = BigInt(value);
         if (big < (min as bigint) || big > (max as bigint)) throw badRequest(`${path} is out of range for ${ortToV2(type)}`);
         (data as BigInt64Array)[at] = big;
