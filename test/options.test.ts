@@ -28,7 +28,21 @@ const FLAGS: [flag: string, env: string, raw: string, key: keyof Options, parsed
   ['--monitoring', 'VIGIL_MONITORING', 'off', 'monitoring', false],
   ['--watch', 'VIGIL_WATCH', 'on', 'watch', true],
   ['--allow-uws-fallback', 'VIGIL_ALLOW_UWS_FALLBACK', 'yes', 'allowUwsFallback', true],
+  ['--max-json-depth', 'VIGIL_MAX_JSON_DEPTH', '16', 'maxJsonDepth', 16],
+  ['--max-tensor-elements', 'VIGIL_MAX_TENSOR_ELEMENTS', '1000', 'maxTensorElements', 1000],
+  ['--body-timeout-ms', 'VIGIL_BODY_TIMEOUT_MS', '2000', 'bodyTimeoutMs', 2000],
+  ['--receive-budget', 'VIGIL_RECEIVE_BUDGET', '1048576', 'receiveBudgetBytes', 1048576],
+  ['--allowed-hosts', 'VIGIL_ALLOWED_HOSTS', 'vigil.example,localhost', 'allowedHosts', ['vigil.example', 'localhost']],
+  ['--metrics-auth', 'VIGIL_METRICS_AUTH', 'on', 'metricsAuth', true],
+  ['--admin-host', 'VIGIL_ADMIN_HOST', '127.0.0.2', 'adminHost', '127.0.0.2'],
+  ['--admin-port', 'VIGIL_ADMIN_PORT', '9100', 'adminPort', 9100],
+  ['--prediction-log-max-bytes', 'VIGIL_PREDICTION_LOG_MAX_BYTES', '8192', 'predictionLogMaxBytes', 8192],
+  ['--prediction-log-keep', 'VIGIL_PREDICTION_LOG_KEEP', '2', 'predictionLogKeep', 2],
+  ['--watch-settle-ms', 'VIGIL_WATCH_SETTLE_MS', '100', 'watchSettleMs', 100],
 ];
+
+/** Flags that only make sense with another (--admin-host needs --admin-port). */
+const COMPANIONS: Partial<Record<string, string[]>> = { '--admin-host': ['--admin-port', '9100'] };
 
 const parse = (argv: string[], env: Record<string, string> = {}) => parseOptions(argv, env);
 
@@ -43,15 +57,16 @@ function errorOf(argv: string[], env: Record<string, string> = {}): string {
 }
 
 describe('parseOptions', () => {
-  it('without flags or environment gives the defaults (models resolved to a path)', () => {
-    expect(parse([])).toEqual({ ...defaults(), models: resolve('./models') });
+  it('without flags or environment gives the defaults (models resolved to a path; loopback Host names allowed)', () => {
+    expect(parse([])).toEqual({ ...defaults(), models: resolve('./models'), allowedHosts: ['localhost', '127.0.0.1', '::1', '[::1]'] });
   });
 
   it.each(FLAGS)('%s VALUE and %s set the same option', (flag, env, raw, key, parsed) => {
     expect(parsed).not.toEqual(defaults()[key]); // a value that shows the flag took effect
-    expect(parse([flag, raw])[key]).toEqual(parsed);
-    expect(parse([`${flag}=${raw}`])[key]).toEqual(parsed);
-    expect(parse([], { [env]: raw })[key]).toEqual(parsed);
+    const companion = COMPANIONS[flag] ?? [];
+    expect(parse([flag, raw, ...companion])[key]).toEqual(parsed);
+    expect(parse([`${flag}=${raw}`, ...companion])[key]).toEqual(parsed);
+    expect(parse(companion, { [env]: raw })[key]).toEqual(parsed);
   });
 
   it('every flag usage() lists is covered here, with its variable', () => {
