@@ -5,11 +5,11 @@
 // burst, not overload: requests are refused only once completed turns have run longer than
 // `afterMs` for a whole interval, and only beyond the first BACKLOG requests of a turn (so a
 // burst, a busy machine descheduling the process, or the requests of a few dozen connections
-// are never refused). A refused request is turned away before its body is read (uWS drops an unread body
-// without handing it to JavaScript), and its 503 is held back for `holdMs`: a client that
+// are never refused). A refused request is turned away before its body is parsed (the exchange
+// drains the body without keeping it), and its 503 is held back for `holdMs`: a client that
 // retries at once (most load generators, many SDKs) would otherwise turn the refusals into a
 // second overload, while the requests admitted meanwhile are served within a few turns
-// instead of behind every connection. bench/hotpath/overload.ts measures both settings.
+// instead of behind every connection (the bench's overload group measures both).
 import { overloaded } from '../errors.js';
 import type { Exchange } from './exchange.js';
 
