@@ -230,6 +230,11 @@ export class Exchange implements ReceivingBody {
     });
   }
 
+  /** The body will not be read: drop it as it arrives (the answer may come later). */
+  discardBody(): void {
+    if (this.bodyState === 'receiving') this.startDiscarding();
+  }
+
   sendJson(status: number, body: unknown, headers?: Record<string, string>, closeConnection = false): void {
     this.send(status, JSON.stringify(body), 'application/json', headers, closeConnection);
   }

@@ -43,6 +43,7 @@ export class MainThreadShedder {
   shed(exchange: Exchange): boolean {
     if (!this.overloaded()) return false;
     const refusal = overloaded(this.afterMs);
+    exchange.discardBody();
     if (this.holdMs > 0) setTimeout(() => exchange.sendError(refusal), this.holdMs);
     else exchange.sendError(refusal);
     return true;
