@@ -17,6 +17,9 @@ const frame = (functionName: string, url = '') => ({ functionName, url });
 describe('stage rules', () => {
   it.each([
     [frame('readJsonObject', `${DIST}/src/http/json-body.js`), 'main', 'decode'],
+    [frame('parseJsonObject', `${DIST}/src/http/json-body.js`), 'main', 'decode'],
+    [frame('countBins', `${DIST}/src/config/reference-bins.js`), 'worker', 'observe'],
+    [frame('skimPredictFields', `${DIST}/src/http/predict-fields.js`), 'main', 'route'],
     [frame('writeRow', `${DIST}/src/validation/predict-rows.js`), 'main', 'decode'],
     [frame('validate15'), 'main', 'decode'],
     [frame('decodeBatch', `${DIST}/src/serving/row-decoder.js`), 'main', 'decode'],
