@@ -107,7 +107,8 @@ export class LatencyWindow {
       for (const slice of this.ring) if (slice.totalCount > 0) h.add(slice);
     }
     if (h.totalCount === 0) return { count: 0, min: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
-    const min = h.getCountAtValue(0) > 0 ? 0 : h.minNonZeroValue;
+    // Percentile 0 is the lowest value of the first occupied bucket: 0 exactly when a 0 was recorded.
+    const min = h.getValueAtPercentile(0) === 0 ? 0 : h.minNonZeroValue;
     const max = h.maxValue;
     const at = (percentile: number) => Math.min(Math.max(h.getValueAtPercentile(percentile), min), max);
     return { count: h.totalCount, min, p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max, mean: h.mean };
