@@ -1,12 +1,15 @@
-// Failures that end a request with a clear answer. Each carries the HTTP status it maps to,
-// so the edge can answer without knowing which layer raised it.
-export class RequestError extends Error {
+// One error type for every failure that ends with a clear answer: the HTTP status it maps to,
+// a stable machine-readable type (the `error_type` metric label), and the field to blame when
+// there is one. Config, reference, traffic and guardrail validation, the repository and the
+// request path all throw it, so no caller ever matches on message text.
+export class VigilError extends Error {
   readonly status: number;
-  /** Short machine-readable cause, used as the `error_type` metric label. */
   readonly type: string;
+  /** JSON-pointer-like path of the offending field (`weights/3`, `features/mean_radius`). */
+  readonly field: string | undefined;
   readonly headers: Record<string, string>;
 
-  constructor(status: number, message: string, type: string, headers: Record<string, string> = {}) {
+  constructor(status: number, type: string, message: string, options: { field?: string; headers?: Record<string, string> } = {}) {
     // These are answers, not bugs: no stack trace. Capturing one costs more than the rest of a
     // rejected request (a full queue under overload rejects thousands a second).
     const stackTraceLimit = Error.stackTraceLimit;
@@ -15,25 +18,32 @@ export class RequestError extends Error {
     Error.stackTraceLimit = stackTraceLimit;
     this.status = status;
     this.type = type;
-    this.headers = headers;
+    this.field = options.field;
+    this.headers = options.headers ?? {};
   }
 }
 
-export const badRequest = (message: string) => new RequestError(400, message, 'bad_request');
-export const notFound = (message: string) => new RequestError(404, message, 'not_found');
+export const badRequest = (message: string, field?: string) => new VigilError(400, 'bad_request', message, { field });
+/** A field that fails validation; the message starts with the field. */
+export const invalidField = (field: string, reason: string) =>
+  new VigilError(400, 'invalid', `${field}: ${reason}`, { field });
+/** A config.json or reference.json that cannot be served; the message names the file and the field. */
+export const invalidFile = (file: string, reason: string, field?: string) =>
+  new VigilError(400, 'invalid_file', `${file}: ${reason}`, { field });
+export const notFound = (message: string) => new VigilError(404, 'not_found', message);
 export const methodNotAllowed = (message: string, allow: string) =>
-  new RequestError(405, message, 'method_not_allowed', { Allow: allow });
+  new VigilError(405, 'method_not_allowed', message, { headers: { Allow: allow } });
+export const conflict = (message: string) => new VigilError(409, 'conflict', message);
 export const payloadTooLarge = (limit: number) =>
-  new RequestError(413, `request body is larger than the limit of ${limit} bytes`, 'payload_too_large');
+  new VigilError(413, 'payload_too_large', `request body is larger than the limit of ${limit} bytes`);
 export const unsupportedMediaType = (got: string) =>
-  new RequestError(415, `unsupported content type '${got}': send application/json`, 'unsupported_media_type');
+  new VigilError(415, 'unsupported_media_type', `unsupported content type '${got}': send application/json`);
+export const unauthorized = () => new VigilError(401, 'unauthorized', 'missing or wrong bearer token');
 export const queueFull = (key: string, limit: number) =>
-  new RequestError(503, `queue for ${key} is full (${limit} rows); retry later`, 'queue_full', { 'Retry-After': '1' });
-export const deadlineExceeded = (key: string, timeoutMs: number) =>
-  new RequestError(504, `deadline of ${timeoutMs} ms passed before ${key} could run the request`, 'deadline_exceeded');
+  new VigilError(503, 'queue_full', `queue for ${key} is full (${limit} rows); retry later`, { headers: { 'Retry-After': '1' } });
 export const notReady = (what: string) =>
-  new RequestError(503, `${what} is not ready`, 'not_ready', { 'Retry-After': '1' });
+  new VigilError(503, 'not_ready', `${what} is not ready`, { headers: { 'Retry-After': '1' } });
+export const deadlineExceeded = (key: string, timeoutMs: number) =>
+  new VigilError(504, 'deadline_exceeded', `deadline of ${timeoutMs} ms passed before ${key} could run the request`);
 export const inferenceFailed = (key: string, cause: string) =>
-  new RequestError(500, `inference failed on ${key}: ${cause}`, 'inference_failed');
-export const unauthorized = () => new RequestError(401, 'missing or wrong bearer token', 'unauthorized');
-export const conflict = (message: string) => new RequestError(409, message, 'conflict');
+  new VigilError(500, 'inference_failed', `inference failed on ${key}: ${cause}`);

@@ -1,10 +1,10 @@
 // Wires the parts together and owns the life cycle: scan and load models, start the worker
-// pool and the HTTP front end, run the periodic checks (drift alerts, guardrails, --watch),
-// and on stop drain: refuse new connections, finish every admitted request, flush logs.
+// pool and the HTTP front end, run the periodic policies on timers (drift alerts, guardrails,
+// --watch), and on stop drain: refuse new connections, finish every admitted request, flush logs.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
-import { DataPlane } from './data-plane.js';
+import { DataPlane } from './serving/data-plane.js';
 import { BatchScheduler } from './inference/batcher.js';
 import { InferencePool } from './inference/pool.js';
 import { loadUws, UwsFallbackError, type LoadedUws } from './http/uws.js';
@@ -18,10 +18,12 @@ import { DEFAULT_DRIFT_OPTIONS } from './monitoring/drift.js';
 import { Metrics } from './monitoring/metrics.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
 import type { Options } from './options.js';
-import { ModelRegistry } from './repository/registry.js';
+import { ModelRegistry } from './serving/registry.js';
+import { repositoryLayout, singleModelLayout, type RepositoryLayout } from './repository/layout.js';
 import { scanRepository } from './repository/repository.js';
-import { rolesOf } from './routing/traffic.js';
-import { StatsReporter } from './monitoring/stats.js';
+import { StatsReporter } from './serving/stats.js';
+import { enforceGuardrails, sweepDriftAlerts } from './serving/policies.js';
+import { RepositoryWatcher } from './serving/watcher.js';
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -30,6 +32,7 @@ export class Gateway {
   readonly pool: InferencePool;
   readonly scheduler: BatchScheduler;
   readonly registry: ModelRegistry;
+  private readonly layout: RepositoryLayout;
   readonly plane: DataPlane;
   readonly stats: StatsReporter;
   private readonly predictionLog: PredictionLog | null;
@@ -38,7 +41,6 @@ export class Gateway {
   private listenSocket: us_listen_socket | null = null;
   private timers: NodeJS.Timeout[] = [];
   private router: Router | null = null;
-  private readonly reportedWatchFailures = new Set<string>();
   private stopping: Promise<void> | null = null;
   port = 0;
 
@@ -56,7 +58,8 @@ export class Gateway {
         this.logger.error({ model_version: target.key, role, requests, err: error.message }, 'inference batch failed'),
     });
     this.predictionLog = options.predictionLog ? new PredictionLog(options.predictionLog, options.predictionLogSample) : null;
-    this.registry = new ModelRegistry(options.models, this.pool, this.scheduler, this.metrics, {
+    this.layout = options.modelName ? singleModelLayout(options.models, options.modelName) : repositoryLayout(options.models);
+    this.registry = new ModelRegistry(this.layout, this.pool, this.scheduler, this.metrics, {
       batching: options.batching, maxBatchSize: options.maxBatchSize, maxQueueDelayUs: options.maxQueueDelayUs,
       maxQueueRows: options.maxQueueRows, maxInstances: options.maxInstances,
     }, { ...DEFAULT_DRIFT_OPTIONS }, logger, systemClock);
@@ -74,7 +77,7 @@ export class Gateway {
       this.logger.warn('uWebSockets.js native binary did not load: serving on the slow pure-JS fallback (--allow-uws-fallback)');
     }
     await this.pool.ready();
-    for (const artifact of await scanRepository(this.options.models)) {
+    for (const artifact of await scanRepository(this.layout)) {
       const model = await this.registry.addModel(artifact);
       for (const error of model.errors) {
         this.logger.error({ model: model.name, version: error.version, err: error.message }, 'model not ready');
@@ -152,58 +155,11 @@ export class Gateway {
       timer.unref();
       this.timers.push(timer);
     };
-    if (this.options.monitoring) every(2000, () => this.checkDriftAlerts());
-    every(1000, () => this.checkGuardrails());
-    if (this.options.watch) every(2000, () => this.watchRepository());
-  }
-
-  checkDriftAlerts(): void {
-    for (const model of this.registry.models.values()) {
-      for (const version of model.versions.values()) {
-        for (const { role, alert } of version.monitor.checkAlerts()) {
-          const fields = { model: model.name, version: version.version, role, [alert.kind]: alert.column, psi: alert.psi };
-          if (alert.state === 'raised') {
-            this.metrics.driftAlerts.labels(model.name, version.version, role, alert.column).inc();
-            this.logger.warn(fields, 'drift alert raised');
-          } else {
-            this.logger.info(fields, 'drift alert recovered');
-          }
-        }
-      }
-    }
-  }
-
-  private checkGuardrails(): void {
-    for (const model of this.registry.models.values()) {
-      const guard = model.guard;
-      const traffic = model.traffic;
-      if (!guard || !traffic) continue;
-      const { primary, canaries } = rolesOf(traffic.get());
-      for (const trip of guard.evaluate(primary, canaries)) {
-        if (!traffic.isLive(trip.version)) continue;
-        traffic.setWeight(trip.version, 0);
-        guard.reset(trip.version);
-        this.metrics.guardrailRollbacks.labels(model.name, trip.version, trip.reason).inc();
-        this.logger.warn({ model: model.name, version: trip.version, reason: trip.reason, value: trip.value,
-          threshold: trip.threshold, samples: trip.samples, traffic: traffic.get() }, 'guardrail tripped: canary weight set to 0');
-      }
-    }
-  }
-
-  private async watchRepository(): Promise<void> {
-    const { readdir } = await import('node:fs/promises');
-    const entries = await readdir(this.options.models, { withFileTypes: true });
-    for (const entry of entries) {
-      if (!entry.isDirectory()) continue;
-      const { added, failed } = await this.registry.discoverVersions(entry.name);
-      if (added.length) this.logger.info({ model: entry.name, versions: added }, 'loaded new version folders (--watch); not routed until weights say so');
-      for (const failure of failed) {
-        // Once per distinct problem, not every scan: a folder mid-copy fails until it is complete.
-        const id = `${entry.name}/${failure.version ?? ''}: ${failure.message}`;
-        if (this.reportedWatchFailures.has(id)) continue;
-        this.reportedWatchFailures.add(id);
-        this.logger.warn({ model: entry.name, version: failure.version, err: failure.message }, 'version folder not loadable yet (--watch)');
-      }
+    if (this.options.monitoring) every(2000, () => sweepDriftAlerts(this.registry, this.metrics, this.logger));
+    every(1000, () => enforceGuardrails(this.registry, this.metrics, this.logger));
+    if (this.options.watch) {
+      const watcher = new RepositoryWatcher(this.layout, this.registry, this.logger);
+      every(2000, () => watcher.scan());
     }
   }
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // CLI entry: options -> Gateway -> listen; SIGTERM/SIGINT drain and exit 0.
+import { isModelName } from './config/names.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './logger.js';
 import { OptionsError, parseOptions, usage } from './options.js';
@@ -13,6 +14,10 @@ async function main(): Promise<void> {
   let options;
   try {
     options = parseOptions(argv);
+    // The name becomes the model's folder-like identity: the same rule as repository folders.
+    if (options.modelName !== null && !isModelName(options.modelName)) {
+      throw new OptionsError(`--model-name '${options.modelName}' must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+    }
   } catch (error) {
     if (error instanceof OptionsError) {
       process.stderr.write(`vigil: ${error.message}\n`);

@@ -5,6 +5,8 @@ import { resolve } from 'node:path';
 
 export interface Options {
   models: string;
+  /** Serve `models` as the folder of this one model (KServe's /mnt/models layout). */
+  modelName: string | null;
   port: number;
   host: string;
   workers: number;
@@ -35,6 +37,7 @@ interface FlagSpec {
 
 const FLAGS: Record<string, FlagSpec> = {
   '--models': { env: 'VIGIL_MODELS', kind: 'string', key: 'models', help: 'model repository folder (default ./models)' },
+  '--model-name': { env: 'VIGIL_MODEL_NAME', kind: 'string', key: 'modelName', help: "serve --models as the folder of this one model: model.onnx inside it (version 1) or numbered version folders (KServe's /mnt/models)" },
   '--port': { env: 'VIGIL_PORT', kind: 'int', key: 'port', help: 'HTTP port; 0 picks a free one (default 8080)' },
   '--host': { env: 'VIGIL_HOST', kind: 'string', key: 'host', help: 'address to listen on (default 127.0.0.1)' },
   '--workers': { env: 'VIGIL_WORKERS', kind: 'int', key: 'workers', help: 'inference worker threads (default: cores - 1, at least 1)' },
@@ -58,7 +61,7 @@ export class OptionsError extends Error {}
 
 export function defaults(): Options {
   return {
-    models: './models', port: 8080, host: '127.0.0.1',
+    models: './models', modelName: null, port: 8080, host: '127.0.0.1',
     workers: Math.max(1, availableParallelism() - 1),
     logLevel: 'info', predictionLog: null, predictionLogSample: 1,
     maxBodyBytes: 1024 * 1024, maxInstances: 1024, timeoutMs: 30_000,

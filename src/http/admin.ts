@@ -3,9 +3,10 @@
 // every change is logged with who (a token fingerprint) and what (old -> new).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
-import { badRequest, conflict, notFound, RequestError, unauthorized } from '../errors.js';
-import type { ModelRegistry, ServedModel } from '../repository/registry.js';
-import { isVersionName, liveVersions, TrafficPolicyError, TrafficStateError, validateTrafficPolicy } from '../routing/traffic.js';
+import { badRequest, conflict, notFound, notReady, unauthorized, VigilError } from '../errors.js';
+import type { ModelRegistry, ServedModel } from '../serving/registry.js';
+import { liveVersions, validateTrafficPolicy } from '../routing/traffic.js';
+import { isVersionName } from '../config/names.js';
 import type { Exchange } from './exchange.js';
 import { readJsonObject } from './json-body.js';
 import type { Handler, Router } from './router.js';
@@ -40,7 +41,7 @@ export function mountAdmin(router: Router, context: AdminContext): void {
     context.logger.info({ admin: tokenId, model: model.name, action, ...fields }, 'admin change');
 
   const answerTraffic = (ex: Exchange, model: ServedModel) => {
-    if (!model.traffic) throw new RequestError(503, `model '${model.name}' has no loaded version`, 'not_ready');
+    if (!model.traffic) throw notReady(`model '${model.name}' (no loaded version)`);
     ex.sendJson(200, model.traffic.get());
   };
 
@@ -53,14 +54,8 @@ export function mountAdmin(router: Router, context: AdminContext): void {
       GET: guarded((ex, model) => answerTraffic(ex, model)),
       PUT: guarded(async (ex, model) => {
         const body = await readJsonObject(ex, context.maxBodyBytes);
-        const routable = model.loadedVersions().filter((v) => !model.versions.get(v)!.draining);
-        let policy;
-        try {
-          policy = validateTrafficPolicy(body, routable);
-        } catch (error) {
-          if (error instanceof TrafficPolicyError) throw badRequest(error.message);
-          throw error;
-        }
+        const routable = model.loadedVersions().filter((v) => model.versions.get(v)!.state === 'ready');
+        const policy = validateTrafficPolicy(body, routable);
         const before = model.traffic?.get() ?? null;
         if (model.traffic) model.traffic.set(policy);
         audit(model, 'set traffic', { old: before, new: policy });
@@ -74,7 +69,7 @@ export function mountAdmin(router: Router, context: AdminContext): void {
           await context.registry.loadVersion(model, version!);
         } catch (error) {
           const message = (error as Error).message;
-          if (/is missing|ENOENT/.test(message)) throw notFound(`model '${model.name}' has no version folder '${version}': ${message}`);
+          if (error instanceof VigilError && error.status === 404) throw notFound(`model '${model.name}' has no version folder '${version}': ${message}`);
           throw badRequest(`version ${version} of '${model.name}' cannot be loaded: ${message}`);
         }
         audit(model, 'load version', { version, loaded: model.loadedVersions() });
@@ -104,7 +99,7 @@ export function mountAdmin(router: Router, context: AdminContext): void {
         if (typeof version !== 'string' && !Number.isInteger(version)) throw badRequest('version is required, e.g. {"version": "2"}');
         const name = String(version);
         const served = model.versions.get(name);
-        if (!served || served.draining) throw badRequest(`version: ${name} is not loaded (loaded: ${model.loadedVersions().join(', ')})`);
+        if (!served || served.state !== 'ready') throw badRequest(`version: ${name} is not loaded (loaded: ${model.loadedVersions().join(', ')})`);
         const before = model.traffic!.get();
         model.traffic!.promote(name);
         audit(model, 'promote', { old: before, new: model.traffic!.get() });
@@ -116,12 +111,7 @@ export function mountAdmin(router: Router, context: AdminContext): void {
         const traffic = model.traffic;
         if (!traffic?.canRollback) throw conflict(`model '${model.name}' has no earlier traffic to roll back to`);
         const before = traffic.get();
-        try {
-          traffic.rollback();
-        } catch (error) {
-          if (error instanceof TrafficStateError) throw conflict(error.message);
-          throw error;
-        }
+        traffic.rollback();
         const missing = liveVersions(traffic.get()).filter((v) => !model.versions.has(v));
         if (missing.length) {
           traffic.set(before); // the earlier weights name unloaded versions: keep the current ones

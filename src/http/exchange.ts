@@ -3,7 +3,7 @@
 // tracks abortion, and writes the answer corked, never after the client has gone.
 import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { payloadTooLarge, RequestError, unsupportedMediaType } from '../errors.js';
+import { payloadTooLarge, VigilError, unsupportedMediaType } from '../errors.js';
 
 export const STATUS_TEXT: Record<number, string> = {
   200: '200 OK', 400: '400 Bad Request', 401: '401 Unauthorized', 404: '404 Not Found',
@@ -101,7 +101,7 @@ export class Exchange {
   }
 
   sendError(error: unknown, log?: (error: unknown, requestId: string) => void): void {
-    if (error instanceof RequestError) {
+    if (error instanceof VigilError) {
       const body: Record<string, unknown> = { error: error.message };
       if (error.status >= 500) body.request_id = this.requestId;
       // A body over the limit may still be streaming in: answer and close rather than read it.

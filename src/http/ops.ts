@@ -1,7 +1,7 @@
 // Operations endpoints: Prometheus /metrics, the /stats JSON, and the live /dashboard page.
 import { readFileSync } from 'node:fs';
 import type { Metrics } from '../monitoring/metrics.js';
-import type { StatsReporter } from '../monitoring/stats.js';
+import type { StatsReporter } from '../serving/stats.js';
 import type { Router } from './router.js';
 
 export interface OpsContext {

@@ -1,9 +1,10 @@
 // POST /predict: the application-facing protocol. A row (or `instances` rows) by feature name
-// or in feature order, routed by the traffic split unless a version is pinned.
-import type { DataPlane } from '../data-plane.js';
+// or in feature order, routed by the traffic split unless a version is pinned. Parses the wire
+// format, makes one call into the data plane, and encodes what comes back.
 import { badRequest, notFound } from '../errors.js';
-import { isFloatType } from '../inference/tensors.js';
-import type { ModelRegistry } from '../repository/registry.js';
+import type { DataPlane } from '../serving/data-plane.js';
+import type { ModelRegistry } from '../serving/registry.js';
+import { RowSchema } from '../validation/predict-rows.js';
 import { readJsonObject, timeoutOf } from './json-body.js';
 import type { Router } from './router.js';
 
@@ -34,34 +35,23 @@ export function mountPredict(router: Router, context: PredictContext): void {
       }
       const id = body.id;
       if (id !== undefined && typeof id !== 'string' && typeof id !== 'number') throw badRequest('id must be a string or a number');
-      const routingKey = exchange.header('x-routing-key') ?? (id === undefined ? undefined : String(id));
-      const version = context.plane.route(model, pinned === undefined ? undefined : String(pinned), routingKey);
-      const timeoutMs = timeoutOf(exchange, context.timeoutMs);
-      const schema = version.rows;
-      if (!schema) throw badRequest(`model '${model.name}' cannot take /predict rows: ${version.rowsError}`);
-      let decoded;
-      try {
-        decoded = schema.decode(body);
-      } catch (error) {
-        context.plane.recordFailure(version, 'live', error);
-        throw error;
-      }
-      const { data, rows } = decoded;
-      const result = await context.plane.infer({
-        version,
-        inputs: [{ name: schema.input.name, type: schema.input.type, dims: schema.dims(rows), data }],
-        rows,
-        features: isFloatType(schema.input.type) ? { data: data as Float32Array, width: schema.width } : null,
-        timeoutMs,
+      const prediction = await context.plane.predict({
+        model,
+        pinned: pinned === undefined ? undefined : String(pinned),
+        routingKey: exchange.header('x-routing-key') ?? (id === undefined ? undefined : String(id)),
+        timeoutMs: timeoutOf(exchange, context.timeoutMs),
         startedAt: exchange.startedAt,
         requestId: exchange.requestId,
+        rows: RowSchema.countRows(body),
+        decode: (version) => version.rowSchema().decode(body),
         logFeatures: () => body.features ?? body.instances,
       });
+      const { version, decoded, outputs, columns } = prediction;
       exchange.sendJson(200, {
         model: model.name,
         version: version.version,
         request_id: exchange.requestId,
-        predictions: version.reader.predictions(result.outputs, rows, result.columns),
+        predictions: version.reader.predictions(outputs, decoded.rows, columns),
       }, { 'x-model-version': version.version });
     },
   });

@@ -1,9 +1,9 @@
 // Open Inference Protocol v2 (KServe / Triton REST): health, server and model metadata,
 // readiness, and infer with or without a version. Tensors in, tensors out.
-import type { DataPlane } from '../data-plane.js';
+import type { DataPlane } from '../serving/data-plane.js';
 import { notFound, notReady } from '../errors.js';
-import { isFloatType, ortToV2, toJsonArray, type TensorSpec } from '../inference/tensors.js';
-import type { ModelRegistry, ServedModel, ServedVersion } from '../repository/registry.js';
+import { ortToV2, toJsonArray, type TensorSpec } from '../inference/tensors.js';
+import type { ModelRegistry, ServedModel, ServedVersion } from '../serving/registry.js';
 import { rolesOf } from '../routing/traffic.js';
 import { readJsonObject, timeoutOf } from './json-body.js';
 import type { Exchange } from './exchange.js';
@@ -27,8 +27,8 @@ export function mountV2(router: Router, context: V2Context): void {
   const findVersion = (model: ServedModel, version: string): ServedVersion => {
     const served = model.versions.get(version);
     if (served) return served;
-    const failure = model.errors.find((e) => e.version === version);
-    if (failure) throw notReady(`version ${version} of model '${model.name}' (${failure.message})`);
+    const status = model.status(version);
+    if (status) throw notReady(`version ${version} of model '${model.name}' (${status.state}: ${status.reason})`);
     throw notFound(`model '${model.name}' has no version '${version}' (loaded: ${model.loadedVersions().join(', ') || 'none'})`);
   };
   /** The version metadata describes when none is named: the primary of the traffic split. */
@@ -39,7 +39,7 @@ export function mountV2(router: Router, context: V2Context): void {
 
   router
     .route('/v2', {
-      GET: (ex) => ex.sendJson(200, { name: 'vigil', version: context.serverVersion, extensions: ['model_repository_metadata', 'statistics'] }),
+      GET: (ex) => ex.sendJson(200, { name: 'vigil', version: context.serverVersion, extensions: ['model_repository_metadata'] }),
     })
     .route('/v2/health/live', { GET: (ex) => ex.sendJson(200, { live: true }) })
     .route('/v2/health/ready', {
@@ -72,49 +72,35 @@ export function mountV2(router: Router, context: V2Context): void {
     });
 
   function readiness(ex: Exchange, model: ServedModel, version: string | undefined): void {
-    const served = version === undefined ? model.ready : model.versions.has(version) && !model.versions.get(version)!.draining;
-    if (served) {
-      ex.sendJson(200, { name: model.name, ...(version ? { version } : {}), ready: true });
+    if (version === undefined) {
+      if (model.ready) ex.sendJson(200, { name: model.name, ready: true });
+      else ex.sendJson(503, { name: model.name, ready: false, error: model.errors.map((e) => e.message).join('; ') || 'not loaded' });
       return;
     }
-    if (version !== undefined && !model.versions.has(version) && !model.errors.some((e) => e.version === version)) {
-      findVersion(model, version); // throws the 404
-    }
-    const reasons = model.errors.filter((e) => version === undefined || e.version === version || e.version === undefined);
-    ex.sendJson(503, {
-      name: model.name, ...(version ? { version } : {}), ready: false,
-      error: reasons.map((e) => e.message).join('; ') || 'not loaded',
-    });
+    const status = model.status(version);
+    if (!status) findVersion(model, version); // throws the 404
+    const { state, reason } = status!;
+    if (state === 'ready') ex.sendJson(200, { name: model.name, version, ready: true, state });
+    else ex.sendJson(503, { name: model.name, version, ready: false, state, error: reason });
   }
 
   async function infer(ex: Exchange, model: ServedModel, pinned: string | undefined): Promise<void> {
     const body = await readJsonObject(ex, context.maxBodyBytes);
     if (pinned !== undefined) findVersion(model, pinned);
-    const version = context.plane.route(model, pinned, ex.header('x-routing-key'));
-    const timeoutMs = timeoutOf(ex, context.timeoutMs);
-    let decoded;
-    try {
-      decoded = version.v2.decode(body);
-    } catch (error) {
-      context.plane.recordFailure(version, 'live', error);
-      throw error;
-    }
-    const schema = version.rows;
-    const featureIndex = schema ? version.target.inputs.indexOf(schema.input) : -1;
-    const featureTensor = featureIndex >= 0 ? decoded.inputs[featureIndex] : undefined;
-    const result = await context.plane.infer({
-      version,
-      inputs: decoded.inputs,
-      rows: decoded.rows,
-      features: featureTensor && isFloatType(featureTensor.type) && featureTensor.type !== 'float16'
-        ? { data: featureTensor.data as Float32Array, width: schema!.width } : null,
-      timeoutMs,
+    const prediction = await context.plane.predict({
+      model,
+      pinned,
+      routingKey: ex.header('x-routing-key'),
+      timeoutMs: timeoutOf(ex, context.timeoutMs),
       startedAt: ex.startedAt,
       requestId: ex.requestId,
+      rows: undefined,
+      decode: (version) => version.v2.decode(body),
       logFeatures: () => body.inputs,
     });
+    const { version, decoded } = prediction;
     const wanted = decoded.outputs;
-    const outputs = result.outputs
+    const outputs = prediction.outputs
       .filter((o) => wanted === null || wanted.includes(o.name))
       .map((o) => ({ name: o.name, datatype: ortToV2(o.type), shape: o.dims, data: toJsonArray(o.type, o.data) }));
     ex.sendJson(200, {
@@ -138,6 +124,7 @@ function metadata(model: ServedModel, version: ServedVersion) {
     platform: 'onnxruntime_onnx',
     task: model.task,
     version: version.version,
+    state: version.state,
     inputs: version.artifact.signature.inputs.map(tensor),
     outputs: version.artifact.signature.outputs.map(tensor),
     ...(version.rows?.featureNames ? { features: version.rows.featureNames } : {}),

@@ -3,7 +3,7 @@
 // (no added latency at low load); while every slot is busy, requests pile up and the next free
 // slot takes up to max_batch_size rows from one queue as a single ORT batch. Rows of many
 // requests are packed into one typed array per input and the outputs are split back.
-import { deadlineExceeded, inferenceFailed, queueFull, RequestError } from '../errors.js';
+import { deadlineExceeded, inferenceFailed, queueFull, VigilError } from '../errors.js';
 import { Fifo } from './fifo.js';
 import { allocate, type TensorData, type TensorSpec, type WireTensor } from './tensors.js';
 
@@ -113,11 +113,19 @@ export class BatchScheduler {
     return queue.rows === 0 || queue.rows + rows <= target.maxQueueRows;
   }
 
+  /** Throws the 503 a full queue answers, before the caller spends anything on the request. */
+  admit(target: BatchTarget, rows: number, role: Role = 'live'): void {
+    if (this.hasRoom(target, rows, role)) return;
+    this.observer.onQueueFull?.(target, role);
+    throw queueFull(`${target.key} (${role})`, target.maxQueueRows);
+  }
+
   submit(target: BatchTarget, job: InferenceJob, role: Role = 'live'): Promise<WireTensor[]> {
     const queue = this.queueFor(target, role);
-    if (!this.hasRoom(target, job.rows, role)) {
-      this.observer.onQueueFull?.(target, role);
-      return Promise.reject(queueFull(`${target.key} (${role})`, target.maxQueueRows));
+    try {
+      this.admit(target, job.rows, role);
+    } catch (error) {
+      return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
       queue.jobs.push({
@@ -293,7 +301,7 @@ export class BatchScheduler {
   private failBatch(queue: VersionQueue, jobs: PendingJob[], error: Error): void {
     this.observer.onBatchFailure?.(queue.target, queue.role, error, jobs.length);
     if (jobs.length === 1) {
-      jobs[0]!.reject(error instanceof RequestError ? error : inferenceFailed(queue.target.key, error.message));
+      jobs[0]!.reject(error instanceof VigilError ? error : inferenceFailed(queue.target.key, error.message));
       return;
     }
     for (const job of jobs) {

@@ -1,7 +1,7 @@
 // What a model's outputs mean for its task: classifiers give a label and class probabilities,
 // regressors a value, raw models their named outputs. Used by /predict responses, output
 // drift, and shadow agreement alike, so all three read the outputs the same way.
-import type { ModelConfig, Task } from '../repository/model-config.js';
+import type { ModelConfig, Task } from '../config/model-config.js';
 import { isFloatType, toJsonArray, type TensorSpec, type WireTensor } from './tensors.js';
 
 export type Prediction = Record<string, unknown>;

@@ -1,7 +1,7 @@
 /**
  * Streaming drift monitoring: time-sliced histograms over reference bins, PSI and KS.
  *
- * Definitions follow SPEC "Drift: exact definition":
+ * Definitions follow docs/drift.md (the exact definition):
  * - bin of x = number of edges strictly less than x (numpy searchsorted(edges, x, 'left'));
  * - proportions are floored at 1e-4 before use in PSI; PSI = Σ (w_i − r_i)·ln(w_i / r_i);
  * - KS (approximate) = max_j |W(e_j) − R(e_j)| over the edges, where W(e_j) / R(e_j) are the
@@ -11,21 +11,9 @@
  * No HTTP here; the gateway feeds rows in and reads PSI/KS at scrape time.
  */
 import { type Clock, systemClock } from './clock.js';
+import { parseReferenceColumn, type ReferenceColumn } from '../config/reference.js';
 
-export interface ReferenceColumn {
-  name: string;
-  /** ascending bin edges e_1 < … < e_{k-1} */
-  edges: number[];
-  /** training proportions of the k bins; length === edges.length + 1 */
-  proportions: number[];
-}
-
-export interface Reference {
-  format: 'vigil-reference/1';
-  rows: number;
-  features: ReferenceColumn[];
-  outputs: ReferenceColumn[];
-}
+export type { Reference, ReferenceColumn } from '../config/reference.js';
 
 export type ColumnKind = 'feature' | 'output';
 
@@ -40,7 +28,7 @@ export interface DriftOptions {
   psiAlert: number;
 }
 
-/** SPEC defaults (12 × 300 s, min 200); 0.2 is the customary "significant shift" PSI. */
+/** Defaults of docs/drift.md (12 × 300 s, min 200); 0.2 is the customary "significant shift" PSI. */
 export const DEFAULT_DRIFT_OPTIONS: Readonly<DriftOptions> = {
   slices: 12,
   sliceSeconds: 300,
@@ -48,7 +36,7 @@ export const DEFAULT_DRIFT_OPTIONS: Readonly<DriftOptions> = {
   psiAlert: 0.2,
 };
 
-/** SPEC: proportions are floored at 1e-4 before use (avoids ln(0) and division by 0). */
+/** docs/drift.md: proportions are floored at 1e-4 before use (avoids ln(0) and division by 0). */
 export const PROPORTION_FLOOR = 1e-4;
 
 /**
@@ -56,9 +44,6 @@ export const PROPORTION_FLOOR = 1e-4;
  * PSI hovering around the threshold does not flap between raised and recovered.
  */
 export const RECOVERY_FACTOR = 0.8;
-
-/** Tolerance on Σ proportions = 1 in reference.json (generators round their output). */
-const PROPORTION_SUM_TOLERANCE = 1e-3;
 
 export interface DriftColumnSnapshot {
   name: string;
@@ -78,97 +63,7 @@ export interface DriftAlert {
 }
 
 // ---------------------------------------------------------------------------------------------
-// reference.json validation
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
-function describe(x: unknown): string {
-  if (typeof x === 'number') return String(x);
-  if (x === undefined) return 'undefined';
-  const s = JSON.stringify(x);
-  return s === undefined ? typeof x : s.length > 40 ? `${s.slice(0, 40)}…` : s;
-}
-
-/**
- * Validates one column; `path` names it in errors, e.g. `features[3]`. Throws an Error whose
- * message starts with the offending field, e.g. `features[3].edges[5]: …`.
- */
-function parseColumn(raw: unknown, path: string): ReferenceColumn {
-  if (!isRecord(raw)) throw new Error(`${path}: expected an object, got ${describe(raw)}`);
-  const { name, edges, proportions } = raw;
-  if (typeof name !== 'string' || name.length === 0) {
-    throw new Error(`${path}.name: expected a non-empty string, got ${describe(name)}`);
-  }
-  const where = `${path} (${name})`;
-  if (!Array.isArray(edges)) throw new Error(`${where}.edges: expected an array, got ${describe(edges)}`);
-  if (!Array.isArray(proportions)) {
-    throw new Error(`${where}.proportions: expected an array, got ${describe(proportions)}`);
-  }
-  const e: number[] = [];
-  for (let i = 0; i < edges.length; i++) {
-    const v: unknown = edges[i];
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw new Error(`${where}.edges[${i}]: expected a finite number, got ${describe(v)}`);
-    }
-    if (i > 0 && !(v > e[i - 1]!)) {
-      throw new Error(`${where}.edges[${i}]: edges must be strictly ascending, ${v} follows ${e[i - 1]}`);
-    }
-    e.push(v);
-  }
-  if (proportions.length !== e.length + 1) {
-    throw new Error(
-      `${where}.proportions: expected ${e.length + 1} entries (edges.length + 1), got ${proportions.length}`,
-    );
-  }
-  const p: number[] = [];
-  let sum = 0;
-  for (let i = 0; i < proportions.length; i++) {
-    const v: unknown = proportions[i];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw new Error(`${where}.proportions[${i}]: expected a finite number ≥ 0, got ${describe(v)}`);
-    }
-    p.push(v);
-    sum += v;
-  }
-  if (Math.abs(sum - 1) > PROPORTION_SUM_TOLERANCE) {
-    throw new Error(`${where}.proportions: must sum to 1, sum is ${sum}`);
-  }
-  return { name, edges: e, proportions: p };
-}
-
-function parseColumns(raw: unknown, field: 'features' | 'outputs'): ReferenceColumn[] {
-  if (!Array.isArray(raw)) throw new Error(`${field}: expected an array, got ${describe(raw)}`);
-  const seen = new Set<string>();
-  return raw.map((c: unknown, i) => {
-    const col = parseColumn(c, `${field}[${i}]`);
-    if (seen.has(col.name)) throw new Error(`${field}[${i}].name: duplicate column name "${col.name}"`);
-    seen.add(col.name);
-    return col;
-  });
-}
-
-/** Validates a parsed reference.json; errors name the bad field (`features[2] (age).edges[4]: …`). */
-export function parseReference(json: unknown): Reference {
-  if (!isRecord(json)) throw new Error(`reference: expected a JSON object, got ${describe(json)}`);
-  if (json.format !== 'vigil-reference/1') {
-    throw new Error(`format: expected "vigil-reference/1", got ${describe(json.format)}`);
-  }
-  const rows = json.rows;
-  if (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 0) {
-    throw new Error(`rows: expected a non-negative integer, got ${describe(rows)}`);
-  }
-  return {
-    format: 'vigil-reference/1',
-    rows,
-    features: parseColumns(json.features, 'features'),
-    outputs: parseColumns(json.outputs, 'outputs'),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Batch reference implementation: SPEC taken literally, deliberately sharing no code with the
+// Batch reference implementation: docs/drift.md taken literally, deliberately sharing no code with the
 // streaming window below so each can check the other.
 
 function floored(p: number): number {
@@ -253,7 +148,7 @@ export class DriftWindow {
   /**
    * The edges rounded to float32, for rows that arrive as a Float32Array (model inputs: the
    * client's float64 JSON value x has already become fround(x)). fround is monotone, so
-   * fround(e) < fround(x) implies e < x, and x === e never counts the edge — exactly SPEC's
+   * fround(e) < fround(x) implies e < x, and x === e never counts the edge — exactly the documented
    * bin of the value sent, unless x lies within half a float32 ulp of an edge without equalling
    * it. Comparing fround(x) with the float64 edge instead misbins every x === e whose float32
    * rounding goes up (common: deciles of data recorded to 3–4 digits are data values).
@@ -267,6 +162,11 @@ export class DriftWindow {
   private readonly sliceN: Float64Array;
   /** running totals over the live slices */
   private readonly counts: Float64Array;
+  /**
+   * Per-bin counts since construction, never expired: exported as counters so Prometheus can add
+   * them across replicas (fleet PSI). One more increment per value; no per-request allocation.
+   */
+  private readonly lifetime: Float64Array;
   private readonly n: Float64Array;
   /** lifetime count of ignored NaN/±Infinity values per column */
   private readonly nonFinite: Float64Array;
@@ -304,8 +204,8 @@ export class DriftWindow {
 
     // Re-validate: callers may build columns by hand, and bad lengths would index out of bounds.
     const columns = [
-      ...features.map((c, i) => parseColumn(c, `features[${i}]`)),
-      ...outputs.map((c, i) => parseColumn(c, `outputs[${i}]`)),
+      ...features.map((c, i) => parseReferenceColumn(c, `features[${i}]`)),
+      ...outputs.map((c, i) => parseReferenceColumn(c, `outputs[${i}]`)),
     ];
     this.names = Object.freeze(columns.map((c) => c.name));
     this.kinds = Object.freeze(columns.map((_, i): ColumnKind => (i < features.length ? 'feature' : 'output')));
@@ -326,6 +226,7 @@ export class DriftWindow {
     this.sliceCounts = new Float64Array(this.slices * this.totalBins);
     this.sliceN = new Float64Array(this.slices * cols);
     this.counts = new Float64Array(this.totalBins);
+    this.lifetime = new Float64Array(this.totalBins);
     this.n = new Float64Array(cols);
     this.nonFinite = new Float64Array(cols);
     this.dirty = new Uint8Array(cols).fill(1);
@@ -338,9 +239,9 @@ export class DriftWindow {
     this.slot = this.slotOf(this.epoch);
   }
 
-  /** Number of numeric cells of window storage; fixed at construction (columns × bins × slices). */
+  /** Number of numeric cells of window storage; fixed at construction (columns × bins × (slices + 2)). */
   get footprint(): number {
-    return this.sliceCounts.length + this.sliceN.length + this.counts.length + this.n.length;
+    return this.sliceCounts.length + this.sliceN.length + this.counts.length + this.lifetime.length + this.n.length;
   }
 
   /** Column index of a feature or output by name, or -1. */
@@ -359,6 +260,7 @@ export class DriftWindow {
     }
     const i = this.binBase[column]! + this.binOf(column, value);
     this.counts[i]!++;
+    this.lifetime[i]!++;
     this.sliceCounts[this.slot * this.totalBins + i]!++;
     this.n[column]!++;
     this.sliceN[this.slot * this.columnCount + column]!++;
@@ -387,7 +289,7 @@ export class DriftWindow {
     }
     if (rows === 0 || columnCount === 0) return;
     this.advance();
-    const { counts, sliceCounts } = this;
+    const { counts, sliceCounts, lifetime } = this;
     const edges = data instanceof Float32Array ? this.edges32 : this.edges;
     const sliceBase = this.slot * this.totalBins;
     // Column-outer loop: the column's edges and offsets stay in registers across rows.
@@ -413,6 +315,7 @@ export class DriftWindow {
         }
         const i = bb + (lo - eb);
         counts[i]!++;
+        lifetime[i]!++;
         sliceCounts[sliceBase + i]!++;
         added++;
       }
@@ -443,6 +346,21 @@ export class DriftWindow {
     this.checkColumn(column);
     this.advance();
     return Array.from(this.counts.subarray(this.binBase[column]!, this.binBase[column + 1]!));
+  }
+
+  /**
+   * Bin counts of `column` since the window was created (never expired, untouched by clear()):
+   * a read-only view, valid until the next observation.
+   */
+  lifetimeBinCounts(column: number): Float64Array {
+    this.checkColumn(column);
+    return this.lifetime.subarray(this.binBase[column]!, this.binBase[column + 1]!);
+  }
+
+  /** The reference proportions of `column`'s bins (read-only view). */
+  referenceProportions(column: number): Float64Array {
+    this.checkColumn(column);
+    return this.ref.subarray(this.binBase[column]!, this.binBase[column + 1]!);
   }
 
   /** PSI of the window against the reference, or null below minSamples. */
@@ -507,7 +425,7 @@ export class DriftWindow {
     return out;
   }
 
-  /** Empties the window (alert states and non-finite counters are kept). */
+  /** Empties the window (alert states, lifetime bin counts and non-finite counters are kept). */
   clear(): void {
     this.sliceCounts.fill(0);
     this.sliceN.fill(0);

@@ -1,4 +1,4 @@
-// The Prometheus registry (prom-client) with SPEC's metric names. Counters and the latency
+// The Prometheus registry (prom-client) with the metric names of docs/metrics.md. Counters and the latency
 // histogram are updated on the request path through cached label children; everything costly
 // (percentiles, PSI, agreement, queue depth) is read from the monitors at scrape time.
 import client from 'prom-client';
@@ -9,16 +9,24 @@ export interface ScrapeSource {
   versions(): Iterable<{
     model: string;
     version: string;
-    ready: boolean;
     queuedRows: number;
     latency: Iterable<{ role: string; p50: number; p90: number; p99: number; p999: number; count: number; mean: number }>;
     drift: Iterable<{ role: string; column: string; kind: 'feature' | 'output'; psi: number | null; ks: number | null; alert: boolean }>;
+    /** Per drift column and role, rows counted in each reference bin since the version loaded. */
+    binCounts: Iterable<{ role: string; column: string; counts: ArrayLike<number> }>;
+    /** The reference the bins belong to (null without reference.json). */
+    reference: { rows: number; columns: readonly { name: string; proportions: readonly number[] }[] } | null;
   }>;
   agreements(): Iterable<{ model: string; version: string; shadowVersion: string; ratio: number | null; meanAbsDiff: number | null }>;
+  /** Every version a model knows, loaded or not, with its life-cycle state. */
+  states(): Iterable<{ model: string; version: string; state: string }>;
 }
 
+const VERSION_STATES = ['loading', 'ready', 'draining', 'unavailable'];
 const LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+/** "0".."63": bin labels without a string conversion per bin per scrape. */
+const BIN_LABELS = Array.from({ length: 64 }, (_, i) => String(i));
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -133,6 +141,46 @@ export class Metrics {
           }
         },
       });
+    // Fleet drift: per-bin counters Prometheus can add across replicas, and the reference they
+    // are compared with (deploy/prometheus/rules.yml computes the fleet PSI from these).
+    const binCounter = {
+      name: 'feature_bin_count_total',
+      help: 'Rows counted in each reference bin of each drift column (feature or output) since the version loaded.',
+      type: 'counter',
+      aggregator: 'sum',
+      get() {
+        const values: { labels: Record<string, string>; value: number }[] = [];
+        for (const v of metrics.source?.versions() ?? []) {
+          for (const { role, column, counts } of v.binCounts) {
+            for (let bin = 0; bin < counts.length; bin++) {
+              values.push({ labels: { model: v.model, version: v.version, role, column, bin: BIN_LABELS[bin] ?? String(bin) }, value: counts[bin]! });
+            }
+          }
+        }
+        return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+      },
+    };
+    this.registry.registerMetric(binCounter as never);
+    new client.Gauge({
+      name: 'feature_reference_proportion', help: 'Training proportion of each reference bin of each drift column (reference.json).',
+      labelNames: ['model', 'version', 'column', 'bin'], registers,
+      collect() {
+        this.reset();
+        for (const v of metrics.source?.versions() ?? []) {
+          for (const column of v.reference?.columns ?? []) {
+            column.proportions.forEach((p, bin) => this.labels(v.model, v.version, column.name, BIN_LABELS[bin] ?? String(bin)).set(p));
+          }
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'feature_reference_rows', help: 'Rows the reference distribution of a version was computed from (reference.json rows).',
+      labelNames: ['model', 'version'], registers,
+      collect() {
+        this.reset();
+        for (const v of metrics.source?.versions() ?? []) if (v.reference) this.labels(v.model, v.version).set(v.reference.rows);
+      },
+    });
     driftGauge('feature_drift_psi', 'Population stability index of each input feature over the drift window.', 'feature', 'feature', 'psi');
     driftGauge('feature_drift_ks', 'Approximate Kolmogorov-Smirnov statistic of each input feature (over reference bin edges).', 'feature', 'feature', 'ks');
     driftGauge('prediction_drift_psi', 'Population stability index of each model output over the drift window.', 'output', 'output', 'psi');
@@ -165,11 +213,21 @@ export class Metrics {
       },
     });
     new client.Gauge({
-      name: 'model_ready', help: '1 when a model version is loaded and serving.',
+      name: 'model_ready', help: '1 when a model version is loaded and serving; 0 while loading, draining or unavailable.',
       labelNames: ['model', 'version'], registers,
       collect() {
         this.reset();
-        for (const v of metrics.source?.versions() ?? []) this.labels(v.model, v.version).set(v.ready ? 1 : 0);
+        for (const v of metrics.source?.states() ?? []) this.labels(v.model, v.version).set(v.state === 'ready' ? 1 : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'model_version_state', help: 'Life-cycle state of each model version: 1 for its current state (loading, ready, draining, unavailable).',
+      labelNames: ['model', 'version', 'state'], registers,
+      collect() {
+        this.reset();
+        for (const v of metrics.source?.states() ?? []) {
+          for (const state of VERSION_STATES) this.labels(v.model, v.version, state).set(v.state === state ? 1 : 0);
+        }
       },
     });
   }

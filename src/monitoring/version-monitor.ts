@@ -68,7 +68,7 @@ export class VersionMonitor {
   constructor(
     readonly model: string,
     readonly version: string,
-    reference: Reference | null,
+    readonly reference: Reference | null,
     drift: DriftOptions,
     private readonly metrics: Metrics,
     clock: Clock,
@@ -107,6 +107,18 @@ export class VersionMonitor {
       for (const alert of this.roles[role].drift?.checkAlerts() ?? []) transitions.push({ role, alert });
     }
     return transitions;
+  }
+
+  /**
+   * Every drift column's bin counts since this version loaded, per role (views, for the
+   * scrape): what Prometheus adds across replicas for the fleet PSI.
+   */
+  *binCounts(): Generator<{ role: Role; column: string; counts: Float64Array }> {
+    for (const role of ROLES) {
+      const drift = this.roles[role].drift;
+      if (!drift) continue;
+      for (let c = 0; c < drift.columnCount; c++) yield { role, column: drift.names[c]!, counts: drift.lifetimeBinCounts(c) };
+    }
   }
 
   stats(role: Role): VersionStats {

@@ -1,12 +1,13 @@
 // The model repository on disk: models/<model>/[config.json] and numbered version folders,
-// each with model.onnx and (for drift) reference.json. Scanning never throws for one bad
-// model: its error is recorded and the rest load.
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { parseReference, type Reference } from '../monitoring/drift.js';
-import { parseModelConfig, type ModelConfig } from './model-config.js';
+// each with model.onnx and (for drift) reference.json — or one model's folder (layout.ts).
+// Scanning never throws for one bad model: its error is recorded and the rest load.
+import { readFile, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { invalidFile, notFound } from '../errors.js';
+import { parseReference, type Reference } from '../config/reference.js';
+import { parseModelConfig, type ModelConfig } from '../config/model-config.js';
 import { isBatchable, readGraphSignature, type GraphSignature } from './onnx-metadata.js';
-import { MODEL_NAME_PATTERN, VERSION_PATTERN } from './names.js';
+import type { RepositoryLayout } from './layout.js';
 
 
 export interface VersionArtifact {
@@ -25,99 +26,90 @@ export interface ModelArtifact {
   name: string;
   dir: string;
   config: ModelConfig | null;
+  /** Why the whole model cannot be served (its config.json), or null. */
+  error: string | null;
   versions: VersionArtifact[];
-  /** Problems that made the whole model or single versions unservable. */
-  errors: { version?: string; message: string }[];
+  /** Version folders that could not be read, with the reason. */
+  failures: { version: string; message: string }[];
 }
 
-export async function scanRepository(root: string): Promise<ModelArtifact[]> {
-  let entries;
-  try {
-    entries = await readdir(root, { withFileTypes: true });
-  } catch (error) {
-    throw new Error(`cannot read model repository '${root}': ${(error as Error).message}`);
-  }
-  const models = entries
-    .filter((e) => e.isDirectory() && MODEL_NAME_PATTERN.test(e.name))
-    .map((e) => e.name)
-    .sort();
-  return Promise.all(models.map((name) => scanModel(root, name)));
+export async function scanRepository(layout: RepositoryLayout): Promise<ModelArtifact[]> {
+  return Promise.all((await layout.modelNames()).map((name) => scanModel(layout, name)));
 }
 
-export async function scanModel(root: string, name: string): Promise<ModelArtifact> {
-  const dir = join(root, name);
-  const model: ModelArtifact = { name, dir, config: null, versions: [], errors: [] };
+export async function scanModel(layout: RepositoryLayout, name: string): Promise<ModelArtifact> {
+  const dir = layout.modelDir(name);
+  const model: ModelArtifact = { name, dir, config: null, error: null, versions: [], failures: [] };
   try {
-    model.config = await readConfig(dir);
+    model.config = await readConfig(layout.root, dir);
   } catch (error) {
-    model.errors.push({ message: (error as Error).message });
+    model.error = (error as Error).message;
     return model;
   }
-  for (const version of await listVersions(dir)) {
+  for (const version of await layout.versionNames(name)) {
     try {
-      model.versions.push(await loadVersionArtifact(root, name, version));
+      model.versions.push(await loadVersionArtifact(layout, name, version));
     } catch (error) {
-      model.errors.push({ version, message: (error as Error).message });
+      model.failures.push({ version, message: (error as Error).message });
     }
-  }
-  if (!model.versions.length && !model.errors.length) {
-    model.errors.push({ message: `no version folders (1, 2, …) with a model.onnx under ${dir}` });
   }
   return model;
 }
 
-export async function listVersions(modelDir: string): Promise<string[]> {
-  const entries = await readdir(modelDir, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isDirectory() && VERSION_PATTERN.test(e.name))
-    .map((e) => e.name)
-    .sort((a, b) => Number(a) - Number(b));
-}
-
-export async function loadVersionArtifact(root: string, model: string, version: string): Promise<VersionArtifact> {
-  const dir = join(root, model, version);
+export async function loadVersionArtifact(layout: RepositoryLayout, model: string, version: string): Promise<VersionArtifact> {
+  const root = layout.root;
+  const dir = layout.versionDir(model, version);
   const path = join(dir, 'model.onnx');
   await stat(path).catch(() => {
-    throw new Error(`${path} is missing`);
+    throw notFound(`${shown(root, path)} is missing`);
   });
   let signature: GraphSignature;
   try {
     signature = await readGraphSignature(path);
   } catch (error) {
-    throw new Error(`${path} cannot be loaded by ONNX Runtime: ${(error as Error).message}`);
+    // ORT's message repeats the absolute path; show the repository-relative one instead.
+    const cause = (error as Error).message.split(path).join(shown(root, path));
+    throw invalidFile(shown(root, path), `cannot be loaded by ONNX Runtime: ${cause}`);
   }
   return {
     model, version, key: `${model}/${version}`, dir, path, signature,
     batchable: isBatchable(signature),
-    reference: await readReference(join(dir, 'reference.json')),
+    reference: await readReference(root, join(dir, 'reference.json')),
   };
 }
 
-async function readConfig(dir: string): Promise<ModelConfig | null> {
+async function readConfig(root: string, dir: string): Promise<ModelConfig | null> {
   const file = join(dir, 'config.json');
-  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw new Error(`${file}: ${error.message}`);
-  });
-  if (text === null) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${file} is not valid JSON: ${(error as Error).message}`);
-  }
-  return parseModelConfig(json, file);
+  const json = await readJsonFile(root, file);
+  return json === null ? null : parseModelConfig(json, shown(root, file));
 }
 
-async function readReference(file: string): Promise<Reference | null> {
+async function readReference(root: string, file: string): Promise<Reference | null> {
+  const json = await readJsonFile(root, file);
+  if (json === null) return null;
+  try {
+    return parseReference(json);
+  } catch (error) {
+    throw invalidFile(shown(root, file), (error as Error).message);
+  }
+}
+
+/** A JSON file of the repository, or null when it does not exist. */
+async function readJsonFile(root: string, file: string): Promise<unknown> {
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
-    throw error;
+    // fs messages carry the absolute path; the error code says enough.
+    throw invalidFile(shown(root, file), `cannot be read (${error.code ?? 'error'})`);
   });
   if (text === null) return null;
   try {
-    return parseReference(JSON.parse(text));
+    return JSON.parse(text);
   } catch (error) {
-    throw new Error(`${file}: ${(error as Error).message}`);
+    throw invalidFile(shown(root, file), `is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/** Paths in messages are relative to the repository: clients never learn the server's layout. */
+function shown(root: string, path: string): string {
+  return relative(root, path) || '.';
 }

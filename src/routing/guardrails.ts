@@ -14,7 +14,8 @@
  */
 import type { Clock } from '../monitoring/clock.js';
 import { systemClock } from '../monitoring/clock.js';
-import { ajvAllErrors } from '../validation/ajv.js';
+import { ajvAllErrors } from '../config/ajv.js';
+import { invalidField } from '../errors.js';
 import { ajvErrorToField } from './traffic.js';
 
 export type { Clock };
@@ -39,16 +40,6 @@ export const GUARDRAIL_DEFAULTS: Readonly<GuardrailConfig> = Object.freeze({
   min_samples: 100,
 });
 
-export class GuardrailConfigError extends Error {
-  override readonly name = 'GuardrailConfigError';
-  constructor(
-    readonly field: string,
-    readonly reason: string,
-  ) {
-    super(`${field}: ${reason}`);
-  }
-}
-
 const guardrailSchema = {
   type: 'object',
   properties: {
@@ -72,12 +63,12 @@ export function validateGuardrailConfig(json: unknown, field = 'guardrails'): Gu
   if (json === undefined || json === null) return { ...GUARDRAIL_DEFAULTS };
   if (!validateShape(json)) {
     const e = ajvErrorToField(validateShape.errors ?? [], '');
-    throw new GuardrailConfigError(e.field === '' ? field : `${field}/${e.field}`, e.reason);
+    throw invalidField(e.field === '' ? field : `${field}/${e.field}`, e.reason);
   }
   const cfg: GuardrailConfig = { ...GUARDRAIL_DEFAULTS, ...(json as Partial<GuardrailConfig>) };
   for (const k of ['window_seconds', 'max_error_rate', 'max_p99_ratio', 'min_agreement'] as const) {
     const v = cfg[k];
-    if (v !== undefined && !Number.isFinite(v)) throw new GuardrailConfigError(`${field}/${k}`, 'must be a finite number');
+    if (v !== undefined && !Number.isFinite(v)) throw invalidField(`${field}/${k}`, 'must be a finite number');
   }
   if (
     cfg.enabled &&
@@ -85,7 +76,7 @@ export function validateGuardrailConfig(json: unknown, field = 'guardrails'): Gu
     cfg.max_p99_ratio === undefined &&
     cfg.min_agreement === undefined
   ) {
-    throw new GuardrailConfigError(field, 'enabled guardrails need at least one of max_error_rate, max_p99_ratio, min_agreement');
+    throw invalidField(field, 'enabled guardrails need at least one of max_error_rate, max_p99_ratio, min_agreement');
   }
   return cfg;
 }

@@ -3,6 +3,7 @@
  * the live ones. Pure accounting; running the shadow (low priority, bounded queue) is the
  * caller's job.
  */
+import type { PredictionColumns } from '../inference/predictions.js';
 
 /** Decides per live request whether to mirror it to the shadow version. */
 export class ShadowSampler {
@@ -158,5 +159,45 @@ export class AgreementTracker {
     this.ring[this.ringNext] = { live, shadow, absDiff, context, seq: this.compared };
     this.ringNext = (this.ringNext + 1) % n;
     if (this.ringSize < n) this.ringSize++;
+  }
+}
+
+/**
+ * Compares a shadow version's answers with the live ones row by row, feeding the agreement
+ * tracker and (per row) the caller's guard; a sample of disagreements goes to the log at most
+ * once per interval, so a bad canary cannot flood it.
+ */
+export class ShadowComparator {
+  private lastLogAt = -Infinity;
+
+  constructor(
+    private readonly log: (fields: Record<string, unknown>) => void,
+    private readonly minLogIntervalMs = 1000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  compare(
+    tracker: AgreementTracker,
+    live: PredictionColumns,
+    shadow: PredictionColumns,
+    rows: number,
+    tolerance: number,
+    requestId: string,
+    onRow?: (agreed: boolean) => void,
+  ): void {
+    const before = tracker.disagreements;
+    for (let r = 0; r < rows; r++) {
+      let agreed: boolean;
+      if (live.label && shadow.label) agreed = tracker.recordClassification(live.label[r]!, shadow.label[r]!, requestId);
+      else if (live.value && shadow.value) agreed = tracker.recordRegression(live.value[r]!, shadow.value[r]!, tolerance, requestId);
+      else return; // raw models: nothing comparable
+      onRow?.(agreed);
+    }
+    const now = this.now();
+    if (tracker.disagreements > before && now - this.lastLogAt > this.minLogIntervalMs) {
+      this.lastLogAt = now;
+      this.log({ model: tracker.model, live: tracker.liveVersion, shadow: tracker.shadowVersion, request_id: requestId,
+        agreement: tracker.snapshot() });
+    }
   }
 }

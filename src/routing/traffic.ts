@@ -5,12 +5,10 @@
  * The same shape is used by `config.json` `traffic` and by `PUT /admin/models/{m}/traffic`.
  */
 import type { ErrorObject } from 'ajv';
-import { isVersionName, VERSION_PATTERN } from '../repository/names.js';
-import { ajvAllErrors } from '../validation/ajv.js';
+import { isVersionName, VERSION_PATTERN } from '../config/names.js';
+import { ajvAllErrors } from '../config/ajv.js';
+import { conflict, invalidField } from '../errors.js';
 import { VersionSplitter } from './split.js';
-
-export { isVersionName, VERSION_PATTERN };
-
 
 export interface ShadowPolicy {
   /** Version that receives mirrored requests (must be loaded). */
@@ -23,23 +21,6 @@ export interface TrafficPolicy {
   /** Relative weights by version; missing versions take no live traffic. Sum > 0. */
   readonly weights: Readonly<Record<string, number>>;
   readonly shadow: ShadowPolicy | null;
-}
-
-/** Invalid traffic policy. `field` is a JSON-pointer-like path without the leading slash
- * (e.g. `weights/3`, `shadow/percent`); the message starts with it. */
-export class TrafficPolicyError extends Error {
-  override readonly name = 'TrafficPolicyError';
-  constructor(
-    readonly field: string,
-    readonly reason: string,
-  ) {
-    super(`${field}: ${reason}`);
-  }
-}
-
-/** Operation that the current state does not allow (rollback without history, etc.). */
-export class TrafficStateError extends Error {
-  override readonly name = 'TrafficStateError';
 }
 
 const policySchema = {
@@ -117,7 +98,7 @@ export function ajvErrorToField(errors: readonly ErrorObject[], root = 'body'): 
 
 /**
  * Validates a traffic policy (JSON body or config.json `traffic`) against the loaded versions.
- * `shadow` may be omitted (= null). Returns a fresh, frozen policy; throws TrafficPolicyError.
+ * `shadow` may be omitted (= null). Returns a fresh, frozen policy; throws a 400 VigilError naming the field.
  */
 export function validateTrafficPolicy(body: unknown, loadedVersions: readonly string[]): TrafficPolicy {
   if (!validateShape(body)) {
@@ -127,9 +108,9 @@ export function validateTrafficPolicy(body: unknown, loadedVersions: readonly st
     );
     const { field, reason } = ajvErrorToField(errors);
     if (field === 'shadow' && reason === 'must be object') {
-      throw new TrafficPolicyError(field, 'must be null or an object {"version", "percent"}');
+      throw invalidField(field, 'must be null or an object {"version", "percent"}');
     }
-    throw new TrafficPolicyError(field, reason);
+    throw invalidField(field, reason);
   }
   const input = body as { weights: Record<string, number>; shadow?: { version: string; percent: number } | null };
   const loaded = new Set(loadedVersions);
@@ -137,17 +118,17 @@ export function validateTrafficPolicy(body: unknown, loadedVersions: readonly st
   let sum = 0;
   for (const v of Object.keys(input.weights).sort(byVersion)) {
     const w = input.weights[v]!;
-    if (!Number.isFinite(w)) throw new TrafficPolicyError(`weights/${v}`, 'must be a finite number');
-    if (!loaded.has(v)) throw new TrafficPolicyError(`weights/${v}`, `version ${v} is not loaded`);
+    if (!Number.isFinite(w)) throw invalidField(`weights/${v}`, 'must be a finite number');
+    if (!loaded.has(v)) throw invalidField(`weights/${v}`, `version ${v} is not loaded`);
     weights[v] = w;
     sum += w;
   }
-  if (!(sum > 0)) throw new TrafficPolicyError('weights', 'weights must have a positive sum');
+  if (!(sum > 0)) throw invalidField('weights', 'weights must have a positive sum');
   let shadow: ShadowPolicy | null = null;
   if (input.shadow != null) {
     const { version, percent } = input.shadow;
-    if (!loaded.has(version)) throw new TrafficPolicyError('shadow/version', `version ${version} is not loaded`);
-    if (!Number.isFinite(percent)) throw new TrafficPolicyError('shadow/percent', 'must be a finite number');
+    if (!loaded.has(version)) throw invalidField('shadow/version', `version ${version} is not loaded`);
+    if (!Number.isFinite(percent)) throw invalidField('shadow/percent', 'must be a finite number');
     shadow = Object.freeze({ version, percent });
   }
   return Object.freeze({ weights: Object.freeze(weights), shadow });
@@ -161,7 +142,7 @@ export function byVersion(a: string, b: string): number {
 
 /** With no traffic config the highest version takes all traffic. */
 export function defaultPolicy(versions: readonly string[]): TrafficPolicy {
-  if (versions.length === 0) throw new TrafficStateError('no versions loaded');
+  if (versions.length === 0) throw conflict('no versions loaded');
   const highest = [...versions].sort(byVersion)[versions.length - 1]!;
   return Object.freeze({ weights: Object.freeze({ [highest]: 100 }), shadow: null });
 }
@@ -231,17 +212,17 @@ export class TrafficState {
     return previous;
   }
 
-  /** Back to the policy before the last change; throws TrafficStateError when there is none. */
+  /** Back to the policy before the last change; throws a 409 VigilError when there is none. */
   rollback(): TrafficPolicy {
     const previous = this.history.pop();
-    if (previous === undefined) throw new TrafficStateError('nothing to roll back to');
+    if (previous === undefined) throw conflict('nothing to roll back to');
     this.install(previous, new VersionSplitter(previous.weights));
     return previous;
   }
 
   /** `version` takes 100 % of live traffic; a shadow on that same version is dropped. */
   promote(version: string): TrafficPolicy {
-    if (!isVersionName(version)) throw new TrafficStateError(`invalid version "${version}"`);
+    if (!isVersionName(version)) throw conflict(`invalid version "${version}"`);
     const shadow = this.current.shadow !== null && this.current.shadow.version === version ? null : this.current.shadow;
     const policy: TrafficPolicy = Object.freeze({ weights: Object.freeze({ [version]: 100 }), shadow });
     this.set(policy);
@@ -250,13 +231,13 @@ export class TrafficState {
 
   /** Sets one version's weight (e.g. 0 when a guardrail trips). Throws if the sum would be 0. */
   setWeight(version: string, weight: number): TrafficPolicy {
-    if (!isVersionName(version)) throw new TrafficStateError(`invalid version "${version}"`);
-    if (!Number.isFinite(weight) || weight < 0) throw new TrafficStateError(`invalid weight ${weight}`);
+    if (!isVersionName(version)) throw conflict(`invalid version "${version}"`);
+    if (!Number.isFinite(weight) || weight < 0) throw conflict(`invalid weight ${weight}`);
     // A zeroed version stays listed with weight 0 so GET /traffic shows what happened.
     const weights: Record<string, number> = { ...this.current.weights, [version]: weight };
     let sum = 0;
     for (const w of Object.values(weights)) sum += w;
-    if (!(sum > 0)) throw new TrafficStateError(`setting version ${version} to ${weight} leaves no live traffic`);
+    if (!(sum > 0)) throw conflict(`setting version ${version} to ${weight} leaves no live traffic`);
     const policy: TrafficPolicy = Object.freeze({ weights: Object.freeze(weights), shadow: this.current.shadow });
     this.set(policy);
     return policy;

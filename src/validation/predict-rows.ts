@@ -4,13 +4,10 @@
 import type { ValidateFunction } from 'ajv';
 import { badRequest } from '../errors.js';
 import { allocate, isBigIntType, type OrtType, type TensorData, type TensorSpec } from '../inference/tensors.js';
-import type { FeatureConfig } from '../repository/model-config.js';
-import { ajv, describeAjvError } from './ajv.js';
+import type { DecodedInputs, FeatureInput } from './decoded.js';
+import type { FeatureConfig } from '../config/model-config.js';
+import { ajv, describeAjvError } from '../config/ajv.js';
 
-export interface DecodedRows {
-  data: TensorData;
-  rows: number;
-}
 
 export class RowSchema {
   readonly width: number;
@@ -43,12 +40,31 @@ export class RowSchema {
   }
 
   /** Tensor dims for `rows` rows: [rows, width], or [rows] for a one-dimensional input. */
-  dims(rows: number): number[] {
+  private dims(rows: number): number[] {
     return this.input.shape?.length === 1 ? [rows] : [rows, this.width];
   }
 
-  /** Decodes body.features (one row) or body.instances (many rows). */
-  decode(body: { features?: unknown; instances?: unknown }): DecodedRows {
+  /** The input drift watches, when its values are floating point (integers are not binned). */
+  featureInput(): FeatureInput | null {
+    const type = this.input.type;
+    return type === 'float32' || type === 'float64' ? { name: this.input.name, width: this.width } : null;
+  }
+
+  /** Rows in a /predict body, counted without decoding it (undefined when it is malformed). */
+  static countRows(body: { features?: unknown; instances?: unknown }): number | undefined {
+    if (body.features !== undefined) return 1;
+    return Array.isArray(body.instances) ? body.instances.length : undefined;
+  }
+
+  /** Decodes body.features (one row) or body.instances (many rows) into the model's input. */
+  decode(body: { features?: unknown; instances?: unknown }): DecodedInputs {
+    const { data, rows } = this.decodeRows(body);
+    const tensor = { name: this.input.name, type: this.input.type, dims: this.dims(rows), data };
+    const drift = this.featureInput();
+    return { inputs: [tensor], rows, features: drift ? { data: data as Float32Array, width: this.width } : null };
+  }
+
+  private decodeRows(body: { features?: unknown; instances?: unknown }): { data: TensorData; rows: number } {
     if (body.features !== undefined && body.instances !== undefined) {
       throw badRequest('send either features (one row) or instances (several rows), not both');
     }

@@ -7,7 +7,8 @@ import {
   allocate, elementCount, floatToHalf, INTEGER_RANGES, isBigIntType, ortToV2, V2_DATATYPES,
   type OrtType, type TensorData, type TensorSpec, type V2Datatype, type WireTensor,
 } from '../inference/tensors.js';
-import { ajv, describeAjvError } from './ajv.js';
+import { ajv, describeAjvError } from '../config/ajv.js';
+import type { DecodedInputs, FeatureInput } from './decoded.js';
 
 export interface V2InferRequest {
   id?: string;
@@ -16,12 +17,8 @@ export interface V2InferRequest {
   parameters?: object;
 }
 
-export interface DecodedV2 {
+export interface DecodedV2 extends DecodedInputs {
   id: string | undefined;
-  /** In the graph's input order. */
-  inputs: WireTensor[];
-  /** Leading dimension shared by all inputs (rows), or 1 when the graph is not batched. */
-  rows: number;
   /** Output names the client asked for, or null for all. */
   outputs: string[] | null;
 }
@@ -66,6 +63,8 @@ export class V2Decoder {
     readonly inputs: readonly TensorSpec[],
     readonly outputs: readonly TensorSpec[],
     readonly batchable: boolean,
+    /** The input drift watches (the /predict feature matrix), if any. */
+    private readonly featureInput: FeatureInput | null,
   ) {}
 
   decode(body: unknown): DecodedV2 {
@@ -104,7 +103,9 @@ export class V2Decoder {
         return o.name;
       });
     }
-    return { id: request.id, inputs: tensors, rows, outputs };
+    const featureTensor = this.featureInput ? tensors.find((t) => t.name === this.featureInput!.name) : undefined;
+    const features = featureTensor ? { data: featureTensor.data as Float32Array, width: this.featureInput!.width } : null;
+    return { id: request.id, inputs: tensors, rows, features, outputs };
   }
 }
 

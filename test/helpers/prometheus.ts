@@ -10,6 +10,7 @@ import { join } from 'node:path';
 
 export const PROMETHEUS = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
 export const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool';
+export const AMTOOL = process.env.AMTOOL_BIN ?? '/usr/bin/amtool';
 
 /** A free TCP port on 127.0.0.1 (bound then released: a small race a retry covers). */
 export function freePort(): Promise<number> {
@@ -51,12 +52,22 @@ export interface PromSample {
  * Starts Prometheus scraping `targets` (host:port) every `intervalSeconds`, waits for
  * /-/ready. Retries on another port when the chosen one was taken in between.
  */
-export async function startPrometheus(targets: string[], options: { intervalSeconds?: number; timeoutMs?: number } = {}): Promise<RunningPrometheus> {
+export interface PrometheusOptions {
+  /** Scrape and rule evaluation interval (default 1 s). */
+  intervalSeconds?: number;
+  timeoutMs?: number;
+  /** Rule files to load (absolute paths). */
+  ruleFiles?: string[];
+  /** Alertmanagers (host:port) to send alerts to. */
+  alertmanagers?: string[];
+}
+
+export async function startPrometheus(targets: string[], options: PrometheusOptions = {}): Promise<RunningPrometheus> {
   if (!existsSync(PROMETHEUS)) throw new Error(`${PROMETHEUS} is missing: install the Debian package prometheus (.ci/run does)`);
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await startOnce(targets, options.intervalSeconds ?? 1, options.timeoutMs ?? 45_000);
+      return await startOnce(targets, options);
     } catch (error) {
       lastError = error;
     }
@@ -64,18 +75,23 @@ export async function startPrometheus(targets: string[], options: { intervalSeco
   throw lastError;
 }
 
-async function startOnce(targets: string[], interval: number, timeoutMs: number): Promise<RunningPrometheus> {
+async function startOnce(targets: string[], options: PrometheusOptions): Promise<RunningPrometheus> {
+  const interval = options.intervalSeconds ?? 1;
+  const timeoutMs = options.timeoutMs ?? 45_000;
   const dir = mkdtempSync(join(tmpdir(), 'vigil-prometheus-'));
+  const quoted = (list: string[]) => `[${list.map((t) => `'${t}'`).join(', ')}]`;
   const config = [
     'global:',
     `  scrape_interval: ${interval}s`,
     `  scrape_timeout: ${interval}s`,
     `  evaluation_interval: ${interval}s`,
+    ...(options.ruleFiles?.length ? [`rule_files: ${quoted(options.ruleFiles)}`] : []),
+    ...(options.alertmanagers?.length ? ['alerting:', '  alertmanagers:', '    - static_configs:', `        - targets: ${quoted(options.alertmanagers)}`] : []),
     'scrape_configs:',
     '  - job_name: vigil',
     '    metrics_path: /metrics',
     '    static_configs:',
-    `      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`,
+    `      - targets: ${quoted(targets)}`,
     '',
   ].join('\n');
   writeFileSync(join(dir, 'prometheus.yml'), config);

@@ -19,6 +19,8 @@ export interface StartOptions {
   port?: boolean;
   /** How long to wait for the listening line. */
   timeoutMs?: number;
+  /** The command before the CLI arguments (default: this Node running dist/src/main.js). */
+  command?: string[];
 }
 
 export interface LogLine {
@@ -81,9 +83,10 @@ function parse(line: string): LogLine | null {
  * Spawns the process without waiting for it to listen (CLI tests that expect an exit use it
  * directly). Both pipes are drained into line arrays from the start.
  */
-export function spawnVigil(args: string[], env: Record<string, string | undefined> = {}, onStdoutLine?: (line: string) => void) {
+export function spawnVigil(args: string[], env: Record<string, string | undefined> = {}, onStdoutLine?: (line: string) => void,
+  command: string[] = [process.execPath, MAIN]) {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
-  const child = spawn(process.execPath, [MAIN, ...args], {
+  const child = spawn(command[0]!, [...command.slice(1), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -107,7 +110,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const { child, stdout, stderr, exited } = spawnVigil(args, options.env, (line) => {
     const parsed = parse(line);
     if (parsed?.msg === 'vigil listening' && typeof parsed.url === 'string') onListening(parsed);
-  });
+  }, options.command);
   const listening = new Promise<LogLine>((resolveListening, rejectListening) => {
     onListening = resolveListening;
     void exited.then((code) => rejectListening(new ServerExitedError(code, stdout, stderr)));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchScheduler, type BatchExecutor, type BatchTarget } from '../../src/inference/batcher.js';
 import type { WireTensor } from '../../src/inference/tensors.js';
-import { RequestError } from '../../src/errors.js';
+import { VigilError } from '../../src/errors.js';
 // The pool runs compiled workers, so it comes from dist (built by `npm test`'s pretest).
 import { InferencePool } from '../../dist/src/inference/pool.js';
 
@@ -87,7 +87,7 @@ describe('BatchScheduler', () => {
     settled.forEach((result, i) => {
       if (i === 11) {
         expect(result.status).toBe('rejected');
-        const error = (result as PromiseRejectedResult).reason as RequestError;
+        const error = (result as PromiseRejectedResult).reason as VigilError;
         expect(error.status).toBe(500);
         expect(error.message).toMatch(/failing\/1/);
       } else {
@@ -106,7 +106,7 @@ describe('BatchScheduler', () => {
     const submits = Array.from({ length: 40 }, (_, i) =>
       scheduler.submit(small, { inputs: [rowsTensor([i, i, i], 3)], rows: 1, deadline: performance.now() + 30_000, timeoutMs: 30_000 }));
     const settled = await Promise.allSettled(submits);
-    const rejected = settled.filter((s) => s.status === 'rejected').map((s) => (s as PromiseRejectedResult).reason as RequestError);
+    const rejected = settled.filter((s) => s.status === 'rejected').map((s) => (s as PromiseRejectedResult).reason as VigilError);
     expect(rejected.length).toBeGreaterThanOrEqual(40 - 10 - 1);
     for (const error of rejected) {
       expect(error.status).toBe(503);

@@ -28,7 +28,7 @@ describe('webhook payload against a real Alertmanager', () => {
 
   beforeAll(async () => {
     receiver = await startWebhookReceiver();
-    alertmanager = await startAlertmanager(receiver.url);
+    alertmanager = await startAlertmanager(receiver.url, ['alertname', 'model']);
   });
   afterAll(async () => {
     await alertmanager?.stop();
@@ -40,7 +40,7 @@ describe('webhook payload against a real Alertmanager', () => {
     await alertmanager.post([{ labels, annotations: event.annotations, startsAt: startsAt.toISOString(), generatorURL: `${alertmanager.url}/dashboard` }]);
     await receiver.waitFor((r) => r.some((x) => x.body.status === 'firing'), 30_000);
     const fromAlertmanager = receiver.received.find((x) => x.body.status === 'firing')!.body;
-    const fromVigil = webhookMessage(event, alertmanager.url, 'hook');
+    const fromVigil = webhookMessage(event, alertmanager.url, 'test');
     expect(shape(fromVigil).sort()).toEqual(shape(fromAlertmanager).sort());
     const { alerts: [amAlert], ...amRest } = fromAlertmanager;
     const { alerts: [vigilAlert], ...vigilRest } = fromVigil;
@@ -52,7 +52,7 @@ describe('webhook payload against a real Alertmanager', () => {
     await alertmanager.post([{ labels, annotations: event.annotations, startsAt: startsAt.toISOString(), endsAt: endsAt.toISOString(), generatorURL: `${alertmanager.url}/dashboard` }]);
     await receiver.waitFor((r) => r.some((x) => x.body.status === 'resolved'), 30_000);
     const resolvedAm = receiver.received.find((x) => x.body.status === 'resolved')!.body;
-    const resolvedVigil = webhookMessage({ ...event, status: 'resolved', endsAt: endsAt.getTime() }, alertmanager.url, 'hook');
+    const resolvedVigil = webhookMessage({ ...event, status: 'resolved', endsAt: endsAt.getTime() }, alertmanager.url, 'test');
     expect(shape(resolvedVigil).sort()).toEqual(shape(resolvedAm).sort());
     expect(resolvedVigil.alerts[0]!.fingerprint).toBe(resolvedAm.alerts[0].fingerprint);
     expect(Date.parse(resolvedVigil.alerts[0]!.endsAt)).toBe(Date.parse(resolvedAm.alerts[0].endsAt));

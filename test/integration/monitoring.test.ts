@@ -1,5 +1,5 @@
 // Drift end to end through a real server: held-out breast-cancer rows (version 1 pinned, so the
-// 90/10 split plays no part) give /stats PSI values equal to SPEC's batch definition on the same
+// 90/10 split plays no part) give /stats PSI values equal to the batch definition of docs/drift.md on the same
 // rows, all within sampling noise; then rows with mean_radius × 1.5 push that feature's PSI over
 // psi_alert (0.2) and raise exactly one "drift alert raised" log line for it — none repeated on
 // further scaled traffic — while every other feature's PSI is unchanged.
@@ -7,7 +7,7 @@
 // Why not "PSI < 0.1 on every feature": heldout.json holds 114 distinct rows (sending them twice
 // doubles n but not the information: proportions are those of the 114). Under no drift, PSI over
 // k = 10 bins is ≈ χ²(k − 1)/n, so E[PSI] ≈ 9/114 + 9/455 (reference noise) ≈ 0.10, and the max
-// of 30 features is far above it. SPEC's batch PSI of the held-out rows against reference.json
+// of 30 features is far above it. The batch PSI of the held-out rows against reference.json
 // gives a median of ≈ 0.088 and a max of 0.214 (worst_concave_points: 3 rows in a bin where the
 // reference expects 11.5, 23 where it expects 11.3). So this test asserts what is true of
 // undrifted data at n = 114: PSI equals the batch computation, the median is below 0.1 and every
@@ -34,7 +34,7 @@ const PSI_ALERT = 0.2;
 /** Alert checks run every 2 s; wait a little over two periods. */
 const ALERT_WAIT_MS = 5_000;
 
-/** SPEC's PSI taken literally: bin = #edges strictly below x, proportions floored at 1e-4. */
+/** docs/drift.md's PSI taken literally: bin = #edges strictly below x, proportions floored at 1e-4. */
 function batchPsi(column: RefColumn, values: number[]): number {
   const counts = new Array<number>(column.edges.length + 1).fill(0);
   for (const x of values) counts[column.edges.filter((e) => e < x).length]!++;
@@ -114,7 +114,7 @@ describe('drift end to end (breast-cancer v1, held-out rows)', () => {
     }
   });
 
-  it('held-out rows: PSI equals SPEC batch PSI per feature and stays within sampling noise', async () => {
+  it('held-out rows: PSI equals the batch PSI per feature and stays within sampling noise', async () => {
     // rest of the first copy as single named rows, the second copy as `instances`: 228 rows
     await sendSingle(heldout.rows.slice(100));
     await sendInstances(heldout.rows);

@@ -72,7 +72,7 @@ describe('/metrics with real Prometheus tools', () => {
     models?.cleanup();
   });
 
-  it('passes promtool check metrics and carries the SPEC series', async () => {
+  it('passes promtool check metrics and carries the documented series', async () => {
     const response = await fetch(`${server.url}/metrics`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
@@ -98,6 +98,23 @@ describe('/metrics with real Prometheus tools', () => {
     has(/^http_requests_total\{route="[^"]+",status="404"\} \d+$/m);
     has(/^http_requests_total\{route="[^"]+",status="405"\} \d+$/m);
     has(/^process_cpu_seconds_total /m);
+
+    // Fleet drift counters: every reference bin of every drift column from 0, summing to the rows
+    // counted; the reference proportions and row count beside them.
+    const reference = JSON.parse(readFileSync(join(BUNDLED_MODELS, MODEL, '1', 'reference.json'), 'utf8')) as {
+      rows: number; features: { name: string; proportions: number[] }[]; outputs: { name: string; proportions: number[] }[];
+    };
+    const series = (pattern: RegExp) => [...text.matchAll(pattern)].map((m) => ({ bin: Number(m[1]), value: Number(m[2]) }));
+    for (const column of [...reference.features, ...reference.outputs]) {
+      const live = series(new RegExp(`^feature_bin_count_total\\{model="${MODEL}",version="1",role="live",column="${column.name}",bin="(\\d+)"\\} (\\S+)$`, 'gm'));
+      expect(live.map((s) => s.bin), column.name).toEqual(column.proportions.map((_, i) => i));
+      expect(live.reduce((n, s) => n + s.value, 0), column.name).toBe(250);
+      const unused = series(new RegExp(`^feature_bin_count_total\\{model="${MODEL}",version="1",role="shadow",column="${column.name}",bin="(\\d+)"\\} (\\S+)$`, 'gm'));
+      expect(unused.map((s) => s.value), `${column.name} shadow of v1`).toEqual(column.proportions.map(() => 0));
+      const proportions = series(new RegExp(`^feature_reference_proportion\\{model="${MODEL}",version="1",column="${column.name}",bin="(\\d+)"\\} (\\S+)$`, 'gm'));
+      expect(proportions.map((s) => s.value), column.name).toEqual(column.proportions);
+    }
+    has(new RegExp(`^feature_reference_rows\\{model="${MODEL}",version="1"\\} ${reference.rows}$`, 'm'));
   });
 
   it('a real Prometheus server scrapes Vigil and answers feature_drift_psi and latency queries', async () => {

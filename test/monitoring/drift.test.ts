@@ -4,9 +4,9 @@ import {
   RECOVERY_FACTOR,
   batchKs,
   batchPsi,
-  parseReference,
   type ReferenceColumn,
 } from '../../src/monitoring/drift.js';
+import { parseReference } from '../../src/config/reference.js';
 import { rng } from '../helpers/random.js';
 
 /** Random column: 0..12 distinct edges (2-decimal grid so values hit edges exactly), some zero proportions. */
@@ -29,7 +29,7 @@ function randomValue(r: () => number, col: ReferenceColumn): number {
   return (r() + r() + r() - 1.5) * 2.5 + 0.4;
 }
 
-/** Independent bin counts straight from the SPEC wording: number of edges strictly less than x. */
+/** Independent bin counts straight from docs/drift.md's wording: number of edges strictly less than x. */
 function bincount(edges: number[], values: number[]): number[] {
   const c = new Array<number>(edges.length + 1).fill(0);
   for (const x of values) if (Number.isFinite(x)) c[edges.filter((e) => e < x).length]!++;
@@ -350,7 +350,7 @@ describe('DriftWindow memory', () => {
     const w = new DriftWindow(cols, [], { slices: 12, sliceSeconds: 300, minSamples: 1 }, () => now);
     const bins = cols.reduce((a, c) => a + c.proportions.length, 0);
     const initial = w.footprint;
-    expect(initial).toBe(12 * bins + 12 * cols.length + bins + cols.length);
+    expect(initial).toBe(12 * bins + 12 * cols.length + 2 * bins + cols.length);
     const row = new Float64Array(4);
     const epochs: number[] = [];
     for (let i = 0; i < 100_000; i++) {
@@ -373,5 +373,35 @@ describe('DriftWindow options', () => {
     expect(() => new DriftWindow([col], [], { sliceSeconds: -1 })).toThrow(/sliceSeconds/);
     expect(() => new DriftWindow([col], [], { psiAlert: NaN })).toThrow(/psiAlert/);
     expect(() => new DriftWindow([{ name: 'x', edges: [0], proportions: [1] }], [])).toThrow(/features\[0\] \(x\)\.proportions/);
+  });
+});
+
+describe('DriftWindow lifetime bin counts (the fleet counters)', () => {
+  it('count every finite value since creation in its reference bin, through slice expiry, jumps and clear()', () => {
+    const r = rng(2024);
+    const features = Array.from({ length: 3 }, (_, i) => randomColumn(r, `f${i}`));
+    const outputs = [randomColumn(r, 'o0')];
+    let now = 5_000_000;
+    const w = new DriftWindow(features, outputs, { slices: 4, sliceSeconds: 10, minSamples: 1 }, () => now);
+    const seen: number[][] = [[], [], [], []];
+    const lifetime = (c: number) => Array.from(w.lifetimeBinCounts(c));
+    for (let c = 0; c < 4; c++) expect(lifetime(c)).toEqual(new Array(w.referenceProportions(c).length).fill(0));
+    for (let step = 0; step < 400; step++) {
+      const row = new Float64Array(3);
+      for (let j = 0; j < 3; j++) seen[j]!.push((row[j] = randomValue(r, features[j]!)));
+      w.observeRows(row, 1, 3, 0, 3);
+      const out = randomValue(r, outputs[0]!);
+      seen[3]!.push(out);
+      w.observe(3, out);
+      now += step % 50 === 0 ? 120_000 : 700; // slices expire, and the window jumps past its span
+      if (step === 200) w.clear();
+    }
+    const all = [...features, ...outputs];
+    for (let c = 0; c < 4; c++) {
+      expect(lifetime(c), all[c]!.name).toEqual(bincount(all[c]!.edges, seen[c]!));
+      expect(Array.from(w.referenceProportions(c))).toEqual(all[c]!.proportions);
+    }
+    // The window itself holds far fewer rows than the lifetime counts.
+    expect(w.count(0)).toBeLessThan(seen[0]!.filter(Number.isFinite).length);
   });
 });

@@ -1,7 +1,7 @@
+import { VigilError } from '../../src/errors.js';
 import { describe, expect, it } from 'vitest';
 import {
   CanaryGuard,
-  GuardrailConfigError,
   LATENCY_BUCKETS,
   bucketValue,
   latencyBucket,
@@ -41,8 +41,8 @@ describe('validateGuardrailConfig', () => {
       try {
         validateGuardrailConfig(json);
       } catch (e) {
-        expect(e).toBeInstanceOf(GuardrailConfigError);
-        return (e as GuardrailConfigError).field;
+        expect(e).toBeInstanceOf(VigilError);
+        return (e as VigilError).field!;
       }
       throw new Error('expected an error');
     };

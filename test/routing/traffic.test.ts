@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { VigilError } from '../../src/errors.js';
 import {
-  TrafficPolicyError,
   TrafficState,
-  TrafficStateError,
   defaultPolicy,
   rolesOf,
   validateTrafficPolicy,
@@ -15,10 +14,11 @@ function fieldOf(body: unknown, versions: readonly string[] = loaded): { field: 
   try {
     validateTrafficPolicy(body, versions);
   } catch (e) {
-    expect(e).toBeInstanceOf(TrafficPolicyError);
-    const err = e as TrafficPolicyError;
+    expect(e).toBeInstanceOf(VigilError);
+    const err = e as VigilError;
+    expect(err.status).toBe(400);
     expect(err.message.startsWith(`${err.field}: `)).toBe(true);
-    return { field: err.field, message: err.message };
+    return { field: err.field!, message: err.message };
   }
   throw new Error(`expected ${JSON.stringify(body)} to be rejected`);
 }
@@ -81,7 +81,7 @@ describe('validateTrafficPolicy', () => {
 describe('defaultPolicy / rolesOf', () => {
   it('gives 100 to the numerically highest version', () => {
     expect(defaultPolicy(['2', '10', '9'])).toEqual({ weights: { '10': 100 }, shadow: null });
-    expect(() => defaultPolicy([])).toThrow(TrafficStateError);
+    expect(() => defaultPolicy([])).toThrow(VigilError);
   });
 
   it('primary is the heaviest live version, canaries the other live ones', () => {
@@ -99,7 +99,7 @@ describe('TrafficState', () => {
   it('set remembers the previous policy; rollback walks back; nothing left throws', () => {
     const s = new TrafficState(p9010);
     expect(s.canRollback).toBe(false);
-    expect(() => s.rollback()).toThrow(TrafficStateError);
+    expect(() => s.rollback()).toThrow(VigilError);
     expect(s.set(p7030)).toBe(p9010);
     expect(s.get()).toBe(p7030);
     expect(s.rollback()).toBe(p9010);
@@ -116,7 +116,7 @@ describe('TrafficState', () => {
     s.set(keep);
     expect(s.promote('2')).toEqual({ weights: { '2': 100 }, shadow: { version: '3', percent: 5 } });
     expect(s.rollback()).toBe(keep);
-    expect(() => s.promote('../2')).toThrow(TrafficStateError);
+    expect(() => s.promote('../2')).toThrow(VigilError);
   });
 
   it('the splitter follows the current policy', () => {

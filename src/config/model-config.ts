@@ -1,6 +1,7 @@
 // config.json: the per-model settings, validated with ajv at load so a typo names its key.
 import type { ErrorObject } from 'ajv';
-import { ajv, describeAjvError } from '../validation/ajv.js';
+import { invalidFile } from '../errors.js';
+import { ajv, ajvErrorPath, describeAjvError } from './ajv.js';
 
 export type Task = 'binary-classification' | 'multiclass-classification' | 'regression' | 'raw';
 
@@ -124,20 +125,18 @@ const schema = {
 
 const validate = ajv.compile(schema);
 
-export class ConfigError extends Error {}
-
 export function parseModelConfig(json: unknown, file: string): ModelConfig {
   if (!validate(json)) {
     const error = validate.errors![0] as ErrorObject;
-    throw new ConfigError(`${file}: ${describeAjvError(error, '')}`);
+    throw invalidFile(file, describeAjvError(error, ''), ajvErrorPath(error, ''));
   }
   const config = json as unknown as ModelConfig;
   const names = new Set<string>();
   for (const [i, feature] of (config.features ?? []).entries()) {
-    if (names.has(feature.name)) throw new ConfigError(`${file}: features/${i}/name '${feature.name}' is repeated`);
+    if (names.has(feature.name)) throw invalidFile(file, `features/${i}/name '${feature.name}' is repeated`, `features/${i}/name`);
     names.add(feature.name);
     if (feature.minimum !== undefined && feature.maximum !== undefined && feature.minimum > feature.maximum) {
-      throw new ConfigError(`${file}: features/${i}: minimum is above maximum`);
+      throw invalidFile(file, `features/${i}: minimum is above maximum`, `features/${i}`);
     }
   }
   return config;

@@ -11,6 +11,14 @@ export const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: tr
 /** Admin and config documents: collect every error so the most specific one can be reported. */
 export const ajvAllErrors = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, useDefaults: false, coerceTypes: false });
 
+/** The field an ajv error is about, as users write it: `features/mean_radius`, `instances/3`. */
+export function ajvErrorPath(error: ErrorObject, root: string): string {
+  const path = [root, ...error.instancePath.split('/').filter(Boolean)].filter(Boolean).join('/');
+  const missing = error.keyword === 'required' ? error.params.missingProperty
+    : error.keyword === 'additionalProperties' ? error.params.additionalProperty : undefined;
+  return [path, missing === undefined ? undefined : String(missing)].filter(Boolean).join('/');
+}
+
 /** `features/mean_radius must be number`, `instances/3 must have 30 items`, … */
 export function describeAjvError(error: ErrorObject, root: string): string {
   const path = [root, ...error.instancePath.split('/').filter(Boolean)].filter(Boolean).join('/');

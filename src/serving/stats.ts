@@ -1,9 +1,9 @@
 // One read of everything the monitors hold, shaped twice: as JSON for /stats and the
 // dashboard, and as the scrape-time source of the Prometheus gauges.
 import type { BatchScheduler } from '../inference/batcher.js';
-import type { ModelRegistry } from '../repository/registry.js';
-import type { ScrapeSource } from './metrics.js';
-import { ROLES } from './version-monitor.js';
+import type { ModelRegistry } from './registry.js';
+import type { ScrapeSource } from '../monitoring/metrics.js';
+import { ROLES } from '../monitoring/version-monitor.js';
 
 export class StatsReporter implements ScrapeSource {
   private readonly startedAt = Date.now();
@@ -17,13 +17,20 @@ export class StatsReporter implements ScrapeSource {
         yield {
           model: model.name,
           version: version.version,
-          ready: !version.draining,
           queuedRows: this.scheduler.queuedRows(version.key, 'live'),
           latency: ROLES.map((role) => ({ role, ...monitor.roles[role].latency.percentiles('window') })),
           drift: ROLES.flatMap((role) =>
             (monitor.roles[role].drift?.snapshot() ?? []).map((d) => ({ role, column: d.name, kind: d.kind, psi: d.psi, ks: d.ks, alert: d.alert }))),
+          binCounts: monitor.binCounts(),
+          reference: monitor.reference && { rows: monitor.reference.rows, columns: [...monitor.reference.features, ...monitor.reference.outputs] },
         };
       }
+    }
+  }
+
+  *states(): ReturnType<ScrapeSource['states']> {
+    for (const model of this.registry.models.values()) {
+      for (const { version, state } of model.statuses()) yield { model: model.name, version, state };
     }
   }
 
@@ -57,7 +64,7 @@ export class StatsReporter implements ScrapeSource {
           };
         }
         versions[version.version] = {
-          state: version.draining ? 'draining' : 'ready',
+          state: version.state,
           batchable: version.target.batchable,
           max_batch_size: version.target.maxBatchSize,
           roles,
@@ -69,6 +76,7 @@ export class StatsReporter implements ScrapeSource {
         task: model.task,
         traffic: model.traffic?.get() ?? null,
         errors: model.errors,
+        states: Object.fromEntries(model.statuses().map(({ version, state, reason }) => [version, { state, reason }])),
         versions,
         shadow_agreement: [...model.agreements.values()].map((t) => ({
           live_version: t.liveVersion, shadow_version: t.shadowVersion, ...t.snapshot(),

@@ -1,0 +1,188 @@
+// The request's one-way trip after the protocol edge, in one call: choose the version, refuse
+// early when its queue is full, decode with the protocol's decoder, observe the inputs, queue
+// the rows for a batch, observe outputs and latency, and (after the live answer is on its way)
+// mirror the rows to the shadow version. Knows nothing about HTTP or JSON.
+import type { Logger } from 'pino';
+import { notFound, notReady, VigilError } from '../errors.js';
+import type { BatchScheduler } from '../inference/batcher.js';
+import type { PredictionColumns } from '../inference/predictions.js';
+import type { TensorData, WireTensor } from '../inference/tensors.js';
+import type { Metrics } from '../monitoring/metrics.js';
+import type { PredictionLog } from '../monitoring/prediction-log.js';
+import type { Role } from '../monitoring/version-monitor.js';
+import { ShadowComparator } from '../routing/shadow.js';
+import type { DecodedInputs, FeatureMatrix } from '../validation/decoded.js';
+import type { ServedModel } from './served-model.js';
+import type { ServedVersion } from './served-version.js';
+
+export interface PredictRequest<D extends DecodedInputs> {
+  model: ServedModel;
+  /** A version the client named; otherwise the traffic split chooses (sticky with a key). */
+  pinned: string | undefined;
+  routingKey: string | undefined;
+  timeoutMs: number;
+  /** performance.now() when the request was admitted. */
+  startedAt: number;
+  requestId: string;
+  /** Rows the request holds, if the protocol can count them before decoding: a full queue then refuses it undecoded. */
+  rows: number | undefined;
+  /** The protocol's decoder, run against the chosen version; throws a 4xx VigilError. */
+  decode(version: ServedVersion): D;
+  /** Lazily gives the request's features as the client sent them, for the prediction log. */
+  logFeatures?: () => unknown;
+}
+
+export interface Prediction<D extends DecodedInputs> {
+  version: ServedVersion;
+  decoded: D;
+  outputs: WireTensor[];
+  columns: PredictionColumns;
+}
+
+/** Everything a mirrored request needs once the live answer is gone. */
+interface ShadowJob {
+  model: ServedModel;
+  live: ServedVersion;
+  shadow: ServedVersion;
+  /** A copy of the live inputs (the originals may have been moved to a worker). */
+  inputs: WireTensor[];
+  rows: number;
+  liveColumns: PredictionColumns;
+  features: FeatureMatrix | null;
+  requestId: string;
+  timeoutMs: number;
+}
+
+export class DataPlane {
+  private readonly comparator: ShadowComparator;
+
+  constructor(
+    private readonly scheduler: BatchScheduler,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    private readonly monitoring: boolean,
+    private readonly predictionLog: PredictionLog | null,
+  ) {
+    this.comparator = new ShadowComparator((fields) => this.logger.info(fields, 'shadow disagreed with live'));
+  }
+
+  /** One request, end to end: the answer to encode, or a VigilError saying why not. */
+  async predict<D extends DecodedInputs>(request: PredictRequest<D>): Promise<Prediction<D>> {
+    const version = this.route(request.model, request.pinned, request.routingKey);
+    let decoded: D;
+    try {
+      if (request.rows !== undefined) this.scheduler.admit(version.target, request.rows);
+      decoded = request.decode(version);
+    } catch (error) {
+      this.recordFailure(request.model, version, 'live', error);
+      throw error;
+    }
+    const { outputs, columns } = await this.infer(version, decoded, request);
+    return { version, decoded, outputs, columns };
+  }
+
+  /** The version that answers: the pinned one, else the traffic split (sticky with a key). */
+  private route(model: ServedModel, pinned: string | undefined, routingKey: string | undefined): ServedVersion {
+    if (pinned !== undefined) {
+      const version = model.versions.get(pinned);
+      if (!version || version.state !== 'ready') {
+        throw notFound(`model '${model.name}' has no loaded version '${pinned}' (loaded: ${model.loadedVersions().join(', ') || 'none'})`);
+      }
+      return version;
+    }
+    if (!model.ready || !model.traffic) throw notReady(`model '${model.name}'`);
+    const chosen = model.traffic.splitter.pick(routingKey);
+    const version = model.versions.get(chosen);
+    if (!version || version.state !== 'ready') throw notReady(`version ${chosen} of model '${model.name}'`);
+    return version;
+  }
+
+  private async infer(version: ServedVersion, decoded: DecodedInputs, request: PredictRequest<DecodedInputs>): Promise<{ outputs: WireTensor[]; columns: PredictionColumns }> {
+    const { rows, features } = decoded;
+    const model = request.model;
+    const monitor = version.monitor;
+    const shadow = this.shadowFor(model, version, rows);
+    const shadowInputs = shadow ? decoded.inputs.map(cloneTensor) : null;
+    if (this.monitoring && features) monitor.observeInputs('live', features.data, features.width, rows);
+    let outputs: WireTensor[];
+    try {
+      outputs = await this.scheduler.submit(version.target, {
+        inputs: decoded.inputs, rows, deadline: request.startedAt + request.timeoutMs, timeoutMs: request.timeoutMs,
+      });
+    } catch (error) {
+      this.recordFailure(model, version, 'live', error);
+      throw error;
+    }
+    const columns = version.reader.columns(outputs, rows);
+    // Whole microseconds, once: the HDR window, the Prometheus histogram, the guardrails and the
+    // prediction log's latency_ms (= micros / 1000) all carry the same value.
+    const micros = Math.round((performance.now() - request.startedAt) * 1000);
+    if (this.monitoring) monitor.recordSuccess('live', rows, columns, micros);
+    model.guard?.record(version.version, { ok: true, latencyMicros: micros });
+    if (this.predictionLog?.sample()) {
+      this.predictionLog.write({
+        request_id: request.requestId, model: model.name, version: version.version, role: 'live',
+        features: request.logFeatures?.(), outputs: version.reader.predictions(outputs, rows, columns), latency_ms: micros / 1000,
+      });
+    }
+    if (shadow && shadowInputs) {
+      // The shadow's copy of the feature matrix, for its own drift window.
+      const index = features ? decoded.inputs.findIndex((t) => t.data === features.data) : -1;
+      const shadowFeatures = index >= 0 ? { data: shadowInputs[index]!.data as Float32Array, width: features!.width } : null;
+      const job: ShadowJob = { model, live: version, shadow, inputs: shadowInputs, rows, liveColumns: columns, features: shadowFeatures,
+        requestId: request.requestId, timeoutMs: request.timeoutMs };
+      // After the live answer has been written: the shadow never delays it.
+      setImmediate(() => void this.runShadow(job));
+    }
+    return { outputs, columns };
+  }
+
+  /** Counts a failure against the version (validation errors included) for /stats and metrics. */
+  private recordFailure(model: ServedModel, version: ServedVersion, role: Role, error: unknown): void {
+    const type = error instanceof VigilError ? error.type : 'internal';
+    if (this.monitoring) version.monitor.recordError(role, type);
+    // Guardrails judge the version, not its clients: bad requests and full queues do not count.
+    const versionsFault = !(error instanceof VigilError) || (error.status >= 500 && error.type !== 'queue_full');
+    if (role === 'live' && versionsFault) model.guard?.record(version.version, { ok: false, latencyMicros: 0 });
+  }
+
+  private shadowFor(model: ServedModel, live: ServedVersion, rows: number): ServedVersion | null {
+    const sampler = model.shadow();
+    if (!sampler || !sampler.shouldMirror()) return null;
+    const target = model.versions.get(model.traffic!.get().shadow!.version);
+    if (!target || target === live || target.state !== 'ready') return null;
+    // Drop (counted) before copying anything when the shadow queue is full: under overload the
+    // live path must not pay for mirrors that would be thrown away.
+    if (!this.scheduler.hasRoom(target.target, rows, 'shadow')) {
+      this.metrics.shadowDropped.labels(model.name, target.version, 'queue_full').inc();
+      return null;
+    }
+    return target;
+  }
+
+  private async runShadow(job: ShadowJob): Promise<void> {
+    const { model, live, shadow, inputs, rows } = job;
+    const startedAt = performance.now();
+    if (this.monitoring && job.features) shadow.monitor.observeInputs('shadow', job.features.data, job.features.width, rows);
+    let outputs: WireTensor[];
+    try {
+      outputs = await this.scheduler.submit(shadow.target, {
+        inputs, rows, deadline: startedAt + job.timeoutMs, timeoutMs: job.timeoutMs,
+      }, 'shadow');
+    } catch (error) {
+      const reason = error instanceof VigilError ? error.type : 'internal';
+      this.metrics.shadowDropped.labels(model.name, shadow.version, reason).inc();
+      this.recordFailure(model, shadow, 'shadow', error);
+      if (reason !== 'queue_full') this.logger.warn({ model: model.name, version: shadow.version, err: (error as Error).message }, 'shadow inference failed');
+      return;
+    }
+    const columns = shadow.reader.columns(outputs, rows);
+    if (this.monitoring) shadow.monitor.recordSuccess('shadow', rows, columns, Math.round((performance.now() - startedAt) * 1000));
+    this.comparator.compare(model.agreement(live.version, shadow.version), job.liveColumns, columns, rows,
+      model.agreementTolerance, job.requestId, (agreed) => model.guard?.recordAgreement(shadow.version, agreed));
+  }
+}
+
+function cloneTensor(tensor: WireTensor): WireTensor {
+  return { ...tensor, dims: [...tensor.dims], data: tensor.data.slice() as TensorData };
+}
