@@ -1,6 +1,7 @@
 // Wires the parts together and owns the life cycle: scan and load models, start the worker
-// pool and the HTTP front end, run the periodic policies on timers (drift alerts, guardrails,
-// --watch), and on stop drain: refuse new connections, finish every admitted request, flush logs.
+// pool and the HTTP front end, run the periodic policies on timers (alerts, guardrails, the
+// feedback store's expiry, --watch), and on stop drain: refuse new connections, finish every
+// admitted request, give pending alert notifications a moment, flush logs.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
@@ -13,17 +14,25 @@ import { mountPredict } from './http/predict.js';
 import { mountV2 } from './http/v2.js';
 import { mountOps } from './http/ops.js';
 import { mountAdmin } from './http/admin.js';
+import { mountFeedback } from './http/feedback.js';
+import { AlertNotifier } from './monitoring/alert-notifier.js';
+import { AlertWebhook } from './monitoring/alert-webhook.js';
 import { systemClock } from './monitoring/clock.js';
 import { DEFAULT_DRIFT_OPTIONS } from './monitoring/drift.js';
 import { Metrics } from './monitoring/metrics.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
+import { PredictionStore } from './monitoring/prediction-store.js';
 import type { Options } from './options.js';
 import { ModelRegistry } from './serving/registry.js';
 import { repositoryLayout, singleModelLayout, type RepositoryLayout } from './repository/layout.js';
 import { scanRepository } from './repository/repository.js';
 import { StatsReporter } from './serving/stats.js';
-import { enforceGuardrails, sweepDriftAlerts } from './serving/policies.js';
+import { FeedbackService } from './serving/feedback.js';
+import { Policies } from './serving/policies.js';
 import { RepositoryWatcher } from './serving/watcher.js';
+
+/** How long pending alert notifications may still be delivered when the server stops. */
+const ALERT_FLUSH_MS = 2000;
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -35,6 +44,11 @@ export class Gateway {
   private readonly layout: RepositoryLayout;
   readonly plane: DataPlane;
   readonly stats: StatsReporter;
+  readonly store: PredictionStore | null;
+  readonly feedback: FeedbackService;
+  readonly webhook: AlertWebhook;
+  readonly notifier: AlertNotifier;
+  private readonly policies: Policies;
   private readonly predictionLog: PredictionLog | null;
   private uws: LoadedUws['uws'] | null = null;
   private app: TemplatedApp | null = null;
@@ -63,8 +77,15 @@ export class Gateway {
       batching: options.batching, maxBatchSize: options.maxBatchSize, maxQueueDelayUs: options.maxQueueDelayUs,
       maxQueueRows: options.maxQueueRows, maxInstances: options.maxInstances,
     }, { ...DEFAULT_DRIFT_OPTIONS }, logger, systemClock);
-    this.plane = new DataPlane(this.scheduler, this.metrics, logger, options.monitoring, this.predictionLog);
-    this.stats = new StatsReporter(this.registry, this.scheduler);
+    this.store = options.monitoring && options.feedbackStoreRows > 0
+      ? new PredictionStore({ maxRows: options.feedbackStoreRows, ttlSeconds: options.feedbackTtlSeconds })
+      : null;
+    this.feedback = new FeedbackService(this.store, this.metrics);
+    this.webhook = new AlertWebhook(options.alertWebhooks, {}, undefined, logger);
+    this.notifier = new AlertNotifier(this.webhook, options.alertWebhooks);
+    this.policies = new Policies(this.registry, this.metrics, logger, this.notifier);
+    this.plane = new DataPlane(this.scheduler, this.metrics, logger, options.monitoring, this.predictionLog, this.store);
+    this.stats = new StatsReporter(this.registry, this.scheduler, { store: this.store, feedback: this.feedback, webhook: this.webhook, notifier: this.notifier });
     this.metrics.setSource(this.stats);
   }
 
@@ -95,11 +116,13 @@ export class Gateway {
     mountV2(router, { ...common, serverVersion: PACKAGE_VERSION });
     mountOps(router, { metrics: this.metrics, stats: this.stats });
     mountAdmin(router, { registry: this.registry, token: this.options.adminToken, logger: this.logger, maxBodyBytes: this.options.maxBodyBytes });
+    mountFeedback(router, { registry: this.registry, feedback: this.feedback, maxBodyBytes: this.options.maxBodyBytes });
     router.mount(this.app);
     this.router = router;
     this.port = await this.listen(uws);
     this.startPeriodicChecks();
     const url = `http://${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${this.port}`;
+    this.notifier.externalURL = url;
     this.logger.info({
       url,
       workers: this.options.workers,
@@ -126,6 +149,7 @@ export class Gateway {
       await this.scheduler.drainAll();
       this.scheduler.close();
       await this.predictionLog?.close();
+      await this.webhook.close(ALERT_FLUSH_MS);
       (this.app as unknown as { close?: () => void } | null)?.close?.();
       await this.pool.close();
     })();
@@ -155,8 +179,9 @@ export class Gateway {
       timer.unref();
       this.timers.push(timer);
     };
-    if (this.options.monitoring) every(2000, () => sweepDriftAlerts(this.registry, this.metrics, this.logger));
-    every(1000, () => enforceGuardrails(this.registry, this.metrics, this.logger));
+    if (this.options.monitoring) every(2000, () => this.policies.sweepAlerts());
+    every(1000, () => this.policies.enforceGuardrails());
+    if (this.store) every(5000, () => this.store!.sweep());
     if (this.options.watch) {
       const watcher = new RepositoryWatcher(this.layout, this.registry, this.logger);
       every(2000, () => watcher.scan());

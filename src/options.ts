@@ -26,11 +26,17 @@ export interface Options {
   watch: boolean;
   allowUwsFallback: boolean;
   adminToken: string | null;
+  /** Alertmanager-format webhooks that receive every alert (repeatable flag). */
+  alertWebhooks: string[];
+  /** Predictions kept for POST /feedback to join labels to (0: no store). */
+  feedbackStoreRows: number;
+  feedbackTtlSeconds: number;
 }
 
 interface FlagSpec {
   env?: string;
-  kind: 'string' | 'int' | 'number' | 'bool';
+  /** list: repeatable flag, its env a comma-separated list */
+  kind: 'string' | 'int' | 'number' | 'bool' | 'list';
   key: keyof Options;
   help: string;
 }
@@ -54,6 +60,9 @@ const FLAGS: Record<string, FlagSpec> = {
   '--pipeline-depth': { env: 'VIGIL_PIPELINE_DEPTH', kind: 'int', key: 'pipelineDepth', help: 'batches in flight per worker (default 2)' },
   '--monitoring': { env: 'VIGIL_MONITORING', kind: 'bool', key: 'monitoring', help: 'drift, percentiles and metrics on|off (default on)' },
   '--watch': { env: 'VIGIL_WATCH', kind: 'bool', key: 'watch', help: 'load new version folders as they appear (default off)' },
+  '--alert-webhook': { env: 'VIGIL_ALERT_WEBHOOK', kind: 'list', key: 'alertWebhooks', help: 'POST every alert, firing and resolved, as Alertmanager webhook JSON to URL (repeatable)' },
+  '--feedback-store-rows': { env: 'VIGIL_FEEDBACK_STORE_ROWS', kind: 'int', key: 'feedbackStoreRows', help: 'prediction rows kept for POST /feedback to join labels to; 0 turns the store off (default 100000)' },
+  '--feedback-ttl-seconds': { env: 'VIGIL_FEEDBACK_TTL_SECONDS', kind: 'number', key: 'feedbackTtlSeconds', help: 'how long a prediction waits for its label (default 3600)' },
   '--allow-uws-fallback': { env: 'VIGIL_ALLOW_UWS_FALLBACK', kind: 'bool', key: 'allowUwsFallback', help: "run on uWebSockets.js's slow pure-JS fallback if the native binary fails (default off)" },
 };
 
@@ -67,6 +76,7 @@ export function defaults(): Options {
     maxBodyBytes: 1024 * 1024, maxInstances: 1024, timeoutMs: 30_000,
     batching: true, maxBatchSize: 64, maxQueueDelayUs: 0, maxQueueRows: 4096, pipelineDepth: 2,
     monitoring: true, watch: false, allowUwsFallback: false, adminToken: null,
+    alertWebhooks: [], feedbackStoreRows: 100_000, feedbackTtlSeconds: 3600,
   };
 }
 
@@ -87,11 +97,15 @@ export function usage(): string {
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Options {
   const options = defaults();
   const set = (spec: FlagSpec, raw: string, source: string) => {
-    (options as unknown as Record<string, unknown>)[spec.key] = convert(spec, raw, source);
+    const record = options as unknown as Record<string, unknown>;
+    if (spec.kind === 'list') record[spec.key] = [...(record[spec.key] as string[]), raw];
+    else record[spec.key] = convert(spec, raw, source);
   };
   for (const spec of Object.values(FLAGS)) {
     const raw = spec.env ? env[spec.env] : undefined;
-    if (raw !== undefined && raw !== '') set(spec, raw, spec.env!);
+    if (raw === undefined || raw === '') continue;
+    if (spec.kind === 'list') for (const part of raw.split(',').map((x) => x.trim()).filter(Boolean)) set(spec, part, spec.env!);
+    else set(spec, raw, spec.env!);
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -122,6 +136,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
 function convert(spec: FlagSpec, raw: string, source: string): unknown {
   switch (spec.kind) {
     case 'string':
+    case 'list':
       return raw;
     case 'bool':
       if (/^(on|true|1|yes)$/i.test(raw)) return true;
@@ -153,4 +168,15 @@ function check(o: Options): void {
   if (o.maxQueueDelayUs < 0) fail(`--max-queue-delay-us must not be negative`);
   if (o.maxQueueRows < 1) fail(`--max-queue-rows must be at least 1`);
   if (o.pipelineDepth < 1 || o.pipelineDepth > 16) fail(`--pipeline-depth must be 1..16`);
+  if (o.feedbackStoreRows < 0) fail(`--feedback-store-rows must not be negative`);
+  if (!(o.feedbackTtlSeconds > 0)) fail(`--feedback-ttl-seconds must be a number of seconds > 0`);
+  for (const url of o.alertWebhooks) {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(url);
+    } catch {
+      // reported below
+    }
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) fail(`--alert-webhook '${url}' is not an http(s) URL`);
+  }
 }

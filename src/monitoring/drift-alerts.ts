@@ -27,7 +27,7 @@
  */
 import { twoSampleChiSquare } from './chi-square.js';
 import { type Clock, systemClock } from './clock.js';
-import { type ColumnKind, type DriftWindow, RECOVERY_FACTOR, type ReferenceColumn } from './drift.js';
+import type { ColumnKind, DriftWindow, ReferenceColumn } from './drift.js';
 
 export interface DriftAlertOptions {
   /** PSI at or above which drift counts as large */
@@ -37,6 +37,12 @@ export interface DriftAlertOptions {
   /** evaluations (one per time slice) in a row a condition must hold before the alert state changes */
   consecutive: number;
 }
+
+/**
+ * Hysteresis: an alert raised at PSI ≥ psiAlert recovers only once PSI < psiAlert × 0.8 (or the
+ * drift is no longer significant), so a PSI hovering around the threshold does not flap.
+ */
+export const RECOVERY_FACTOR = 0.8;
 
 export const DEFAULT_DRIFT_ALERT_OPTIONS: Readonly<DriftAlertOptions> = { psiAlert: 0.2, alpha: 0.01, consecutive: 2 };
 

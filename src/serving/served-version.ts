@@ -35,14 +35,16 @@ export class ServedVersion {
   readonly rowsError: string | null;
   readonly v2: V2Decoder;
   readonly reader: PredictionReader;
+  readonly monitor: VersionMonitor;
   /** Routing chooses only ready versions; a draining one finishes its queued batches, then unloads. */
   state: 'ready' | 'draining' = 'ready';
 
+  /** `watch` builds the version's monitor once its outputs and features are known. */
   constructor(
     model: ModelSettings,
     readonly artifact: VersionArtifact,
     defaults: ServingDefaults,
-    readonly monitor: VersionMonitor,
+    watch: (reader: PredictionReader, featureNames: readonly string[] | null) => VersionMonitor,
   ) {
     const config = model.config;
     this.key = artifact.key;
@@ -75,6 +77,7 @@ export class ServedVersion {
     checkReferenceColumns(artifact, rows);
     this.v2 = new V2Decoder(inputs, outputs, this.target.batchable, rows?.featureInput() ?? null);
     this.reader = new PredictionReader(model.task, outputs, config);
+    this.monitor = watch(this.reader, rows?.featureNames ?? null);
   }
 
   /** The /predict row schema, or a 400 saying why this version only speaks v2. */

@@ -13,6 +13,8 @@ export interface DecodedInputs {
   inputs: WireTensor[];
   rows: number;
   features: FeatureMatrix | null;
+  /** Flat indices (row × width + column) of feature values that were absent or null, ascending; null when none. */
+  missing?: readonly number[] | null;
 }
 
 /** The model input that carries the feature matrix drift watches, and its row width. */

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chiSquareSurvival, lnGamma, twoSampleChiSquare } from '../../src/monitoring/chi-square.js';
-import { DriftAlertPolicy, expectedPsiNoise, type DriftAlertOptions } from '../../src/monitoring/drift-alerts.js';
-import { DriftWindow, type ReferenceColumn } from '../../src/monitoring/drift.js';
+import { DriftAlertPolicy, expectedPsiNoise, RECOVERY_FACTOR, type DriftAlertOptions } from '../../src/monitoring/drift-alerts.js';
+import { batchPsi, DriftWindow, type ReferenceColumn } from '../../src/monitoring/drift.js';
 import { rng } from '../helpers/random.js';
 import { BUNDLED_MODELS } from '../helpers/server.js';
 
@@ -99,7 +99,7 @@ function sampledReference(r: () => number, rows: number): ReferenceFile {
 
 /** A drift window (12 × 300 s, min 200 rows) and its alert policy on one clock, as the server builds them. */
 function monitor(ref: ReferenceFile, options: Partial<DriftAlertOptions>, clock: () => number) {
-  const window = new DriftWindow(ref.features, ref.outputs, { slices: 12, sliceSeconds: 300, minSamples: 200, psiAlert: 0.2 }, clock);
+  const window = new DriftWindow(ref.features, ref.outputs, { slices: 12, sliceSeconds: 300, minSamples: 200 }, clock);
   return { window, policy: new DriftAlertPolicy(window, ref, options, clock) };
 }
 
@@ -132,7 +132,7 @@ describe('drift alerts under sampling noise (seeded simulation)', () => {
     for (let k = 0; k < references; k++) {
       await breathe();
       const ref = sampledReference(r, reference.rows);
-      const window = new DriftWindow(ref.features, ref.outputs, { slices: 12, sliceSeconds: 300, minSamples: 200, psiAlert: 0.2 }, () => 0);
+      const window = new DriftWindow(ref.features, ref.outputs, { slices: 12, sliceSeconds: 300, minSamples: 200 }, () => 0);
       for (let w = 0; w < windowsPerReference; w++) {
         window.clear();
         const policy = new DriftAlertPolicy(window, ref, { alpha: ALPHA, consecutive: 1 }, () => 0);
@@ -248,7 +248,7 @@ describe('DriftAlertPolicy', () => {
   it('decides once per time slice: raises after `consecutive` slices, recovers the same way', () => {
     let now = 0;
     const ref = { rows: 1000, features: [two('x')], outputs: [] };
-    const window = new DriftWindow(ref.features, [], { slices: 12, sliceSeconds: 10, minSamples: 10, psiAlert: 0.2 }, () => now);
+    const window = new DriftWindow(ref.features, [], { slices: 12, sliceSeconds: 10, minSamples: 10 }, () => now);
     const policy = new DriftAlertPolicy(window, ref, { consecutive: 2, alpha: 0.01 }, () => now);
     const observe = (value: number, times: number) => { for (let i = 0; i < times; i++) window.observe(0, value); };
     observe(1, 50); // all in the upper bin: PSI ≈ 3.9, p ≈ 0
@@ -293,6 +293,55 @@ describe('DriftAlertPolicy', () => {
     observe(w2, 5, 15);
     expect(p2.assess()[0]).toMatchObject({ p_value: null, significant: true, psi_noise: 1 / 20 });
     expect(p2.evaluate()).toMatchObject([{ state: 'raised' }]);
+  });
+
+  it('keeps raised alerts through the hysteresis band; too few rows change nothing', () => {
+    const col: ReferenceColumn = { name: 'x', edges: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], proportions: new Array(10).fill(0.1) };
+    const clean = Array.from({ length: 200 }, (_, i) => ((i % 10) + 0.5) / 10);
+    const drifted = new Array(200).fill(0.05);
+    // 25 % shifted into bin 0: PSI between the recovery level and the alert threshold (set below).
+    const partial = clean.map((v, i) => (i % 4 === 0 ? 0.05 : v));
+    const psiPartial = batchPsi(col.edges, col.proportions, partial);
+    const psiAlert = psiPartial / 0.9;
+    expect(batchPsi(col.edges, col.proportions, drifted)).toBeGreaterThan(psiAlert);
+    expect(psiPartial).toBeGreaterThan(psiAlert * RECOVERY_FACTOR);
+
+    let now = 0;
+    // A huge reference: every shift here is significant, so PSI alone decides.
+    const ref = { rows: 1_000_000, features: [col], outputs: [] };
+    const w = new DriftWindow([col], [], { slices: 2, sliceSeconds: 1, minSamples: 100 }, () => now);
+    const policy = new DriftAlertPolicy(w, ref, { psiAlert, consecutive: 1 }, () => now);
+    const feed = (values: number[]) => w.observeRows(values, values.length, 1, 0, 1);
+    const nextWindow = () => (now += 2000); // the old slices expire: a new evaluation
+
+    feed(clean);
+    expect(policy.evaluate()).toEqual([]);
+    nextWindow();
+    feed(drifted);
+    const raised = policy.evaluate();
+    expect(raised).toMatchObject([{ column: 'x', kind: 'feature', state: 'raised' }]);
+    expect(raised[0]!.psi).toBeCloseTo(batchPsi(col.edges, col.proportions, drifted), 9);
+    nextWindow();
+    feed(partial); // below psiAlert, above psiAlert × 0.8: still raised
+    expect(w.psi(0)!).toBeLessThan(psiAlert);
+    expect(policy.evaluate()).toEqual([]);
+    expect(policy.isAlerting(0)).toBe(true);
+    nextWindow();
+    feed(clean);
+    expect(policy.evaluate()).toMatchObject([{ state: 'recovered', psi: w.psi(0) }]);
+    nextWindow();
+    feed(partial); // back in the band from below: no raise
+    expect(policy.evaluate()).toEqual([]);
+    nextWindow();
+    feed(drifted.slice(0, 50)); // too few rows: PSI null, nothing changes
+    expect(w.psi(0)).toBeNull();
+    expect(policy.evaluate()).toEqual([]);
+    now += 1; // same slice, more rows: not a new evaluation until the next slice
+    feed(drifted.slice(0, 50));
+    expect(policy.evaluate()).toEqual([]);
+    now += 1000;
+    feed(drifted.slice(0, 100));
+    expect(policy.evaluate().map((a) => a.state)).toEqual(['raised']);
   });
 
   it('validates its options and its reference', () => {
