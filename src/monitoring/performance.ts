@@ -201,6 +201,11 @@ export class PerformanceWindow {
     return this.task === 'regression' ? this.regressionSnapshot() : this.classificationSnapshot();
   }
 
+  /** Empties the window (a fresh start, e.g. for a canary a guardrail rolled back); lifetime counters stay. */
+  clear(): void {
+    for (let slot = 0; slot < this.slices; slot++) this.clearSlot(slot);
+  }
+
   /** Counters since start (labels that left the window included). */
   totals(): PerformanceTotals {
     const c = this.classes;

@@ -42,6 +42,8 @@ export class Policies {
         if (!traffic.isLive(trip.version)) continue;
         traffic.setWeight(trip.version, 0);
         guard.reset(trip.version);
+        // A fresh start if it is enabled again: the labels that condemned it do not count twice.
+        if (trip.reason === 'accuracy') model.versions.get(trip.version)?.monitor.roles.live.performance?.clear();
         this.metrics.guardrailRollbacks.labels(model.name, trip.version, trip.reason).inc();
         this.logger.warn({ model: model.name, version: trip.version, reason: trip.reason, value: trip.value,
           threshold: trip.threshold, samples: trip.samples, traffic: traffic.get() }, 'guardrail tripped: canary weight set to 0');

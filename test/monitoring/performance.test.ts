@@ -139,6 +139,10 @@ describe('PerformanceWindow', () => {
     now = 1_000_000; // far beyond the window
     expect(window.snapshot()).toMatchObject({ labels: 0, metrics: { mae: { value: null }, rmse: { value: null } } });
     expect(window.totals()).toMatchObject({ labels: 3, absError: 3, squaredError: 5 });
+    window.recordValue(0, 1);
+    window.clear(); // the window empties, the lifetime counters stay
+    expect(window.snapshot().labels).toBe(0);
+    expect(window.totals()).toMatchObject({ labels: 4, absError: 4, squaredError: 6 });
   });
 
   it('rejects bad classes, bad values and the wrong kind of label', () => {
