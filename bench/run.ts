@@ -1,14 +1,16 @@
-// The bench harness: ceilings, Vigil and peers side by side in one run, one table.
+// The bench harness: Vigil against its HTTP baselines and its peers, in one run.
 //
-//   node dist/bench/run.js            full run (~15 min)
-//   node dist/bench/run.js --quick    under 2 minutes
-//   node dist/bench/run.js --help     every option
+//   node dist/bench/run.js --quick     issue 9's targets, interleaved, < 3 minutes
+//   node dist/bench/run.js --targets   the same, more rounds
+//   node dist/bench/run.js             full run (~20 min)
+//   node dist/bench/run.js --help      every option
 //
 // Writes bench/results/<timestamp>.json and .md. See bench/README.md.
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
+import { planGroups, type ArmSpec } from './groups.js';
 import { parseBenchArgs, USAGE, type BenchOptions } from './lib/args.js';
-import { executePlan, wrkCheckPair } from './lib/execute.js';
+import { executePlan } from './lib/execute.js';
 import { describeMachine } from './lib/machine.js';
 import { measureOrtCeiling } from './lib/ort-ceiling.js';
 import { REPO_ROOT, VIGIL_MAIN } from './lib/paths.js';
@@ -16,7 +18,9 @@ import { formatConsole, writeResults } from './lib/report.js';
 import type { RunResults } from './lib/results.js';
 import { bundledShadow, serverSpecs } from './lib/servers.js';
 import { runSoak } from './lib/soak.js';
-import { compare, evaluateTargets } from './lib/targets.js';
+import { measureStageBudget, scaleBudget } from './lib/stage-budget.js';
+import { compare, evaluateTargets, findGroup } from './lib/targets.js';
+import { wrkAvailable } from './lib/wrk.js';
 import { planScenarios } from './scenarios.js';
 
 const log = (line: string): void => console.log(line);
@@ -30,12 +34,13 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const started = new Date();
-  const specs = serverSpecs({ modelsDir: opts.modelsDir, vigilArgs: opts.vigilArgs });
+  const ctx = { modelsDir: opts.modelsDir, vigilArgs: opts.vigilArgs };
+  const specs = serverSpecs(ctx);
   const results: RunResults = {
     startedAt: started.toISOString(),
     finishedAt: '',
     command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
-    mode: opts.soak ? 'soak' : opts.wrkCheckOnly ? 'wrk-check' : opts.mode,
+    mode: opts.soak ? 'soak' : opts.mode,
     warmupS: opts.warmupS,
     durationS: opts.durationS,
     rounds: opts.rounds,
@@ -44,85 +49,76 @@ async function main(): Promise<void> {
     modelsDir: opts.modelsDir,
     ort: null,
     scenarios: [],
-    pairs: [],
+    groups: [],
+    stageBudget: null,
     servers: [],
-    wrk: [],
     soak: null,
     targets: [],
     comparisons: [],
     notes: [],
   };
   const m = results.machine;
-  log(`vigil bench (${results.mode}): ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, Node ${m.node}`);
+  log(`vigil bench (${results.mode}): ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, Node ${m.node}, load ${m.loadAverage.map((x) => x.toFixed(2)).join(' ')}`);
   log(`models: ${opts.modelsDir}`);
-  if (!existsSync(VIGIL_MAIN)) {
-    const line = `Vigil scenarios skipped: ${relative(REPO_ROOT, VIGIL_MAIN)} does not exist (build the server first)`;
+  const note = (line: string): void => {
     log(line);
     results.notes.push(line);
-  }
+  };
+  if (!existsSync(VIGIL_MAIN)) note(`Vigil skipped: ${relative(REPO_ROOT, VIGIL_MAIN)} does not exist (build the server first)`);
 
   if (opts.soak) {
-    results.soak = await runSoak(specs.get('vigil')!, {
-      modelsDir: opts.modelsDir,
-      seconds: opts.soakSeconds,
-      warmupS: opts.warmupS,
-      peakS: opts.durationS,
-      log,
-    });
     const spec = specs.get('vigil')!;
+    results.soak = await runSoak(spec, { modelsDir: opts.modelsDir, seconds: opts.soakSeconds, warmupS: opts.warmupS, peakS: opts.durationS, log });
     results.servers.push({
       id: spec.id, description: spec.description, status: 'ran', peakRssMb: results.soak.peakRssMb,
       exitCode: results.soak.exitCode, signal: results.soak.signal,
     });
   } else {
-    const plan = planScenarios(opts.mode, opts.modelsDir, opts.only);
-    for (const s of plan.skipped) {
-      log(`SKIP ${s}`);
-      results.notes.push(`skipped ${s}`);
+    if (!(await wrkAvailable())) {
+      console.error('wrk is not installed (Debian package wrk): it is the bench’s primary load generator');
+      process.exit(2);
     }
-    // --wrk-check: only the wrk cross-check of the ceiling pair (autocannon and wrk interleaved).
-    const wrkPair = opts.wrk ? wrkCheckPair(plan.pairs) : undefined;
-    if (opts.wrk && !wrkPair) results.notes.push('wrk cross-check skipped: the ceiling pair is not in this run');
-    const scenarios = opts.wrkCheckOnly ? [] : plan.scenarios;
-    const pairs = opts.wrkCheckOnly ? [] : plan.pairs;
+    const groupPlan = planGroups(opts.mode, opts.modelsDir, opts.only);
+    const scenarioPlan = opts.mode === 'full' ? planScenarios(opts.modelsDir, opts.only) : { scenarios: [], skipped: [] };
+    for (const s of [...groupPlan.skipped, ...scenarioPlan.skipped]) note(`SKIP ${s}`);
 
-    if (opts.ort && !opts.only) {
-      const seconds = opts.mode === 'quick' ? 0.25 : 1;
-      log(`measuring the inference ceiling (raw ONNX Runtime, ${seconds} s per model and batch size)…`);
+    if (opts.ort) {
+      log('measuring the inference ceiling (raw ONNX Runtime, 1 s per model and batch size)…');
       try {
-        results.ort = await measureOrtCeiling(opts.modelsDir, seconds);
+        results.ort = await measureOrtCeiling(opts.modelsDir, 1);
         for (const s of results.ort.skipped) results.notes.push(`ORT ceiling skipped ${s}`);
       } catch (err) {
-        const line = `ORT ceiling not measured: ${(err as Error).message.split('\n')[0]}`;
-        log(line);
-        results.notes.push(line);
+        note(`ORT ceiling not measured: ${(err as Error).message.split('\n')[0]}`);
       }
     }
-
     const shadow = bundledShadow(opts.modelsDir);
     if (shadow !== null) {
-      results.notes.push(
-        `the bundled breast-cancer config already has a shadow (${JSON.stringify(shadow)}): "shadow on / off" compares two shadowed setups`,
-      );
+      results.notes.push(`the bundled breast-cancer config already has a shadow (${JSON.stringify(shadow)}): "shadow on / off" compares two shadowed setups`);
     }
 
     log(
-      `${scenarios.length} scenarios (${opts.warmupS} s warm-up + ${opts.durationS} s measure each), ` +
-        `${pairs.length} interleaved pairs (${opts.warmupS} s warm-up per side, then ${opts.rounds} rounds × ${opts.roundS} s per side)` +
-        (wrkPair ? ', wrk cross-check' : ''),
+      `${scenarioPlan.scenarios.length} scenarios, ${groupPlan.groups.length} interleaved groups ` +
+        `(${opts.warmupS} s warm-up per arm, then ${opts.rounds} rounds × ${opts.roundS} s per arm)` +
+        (opts.profileS ? `, then ${opts.profileS} s under the CPU profiler` : ''),
     );
-    const executed = await executePlan({ scenarios, pairs, wrkPair }, specs, {
-      warmupS: opts.warmupS,
-      durationS: opts.durationS,
-      rounds: opts.rounds,
-      roundS: opts.roundS,
-      log,
-    });
+    const executed = await executePlan({ scenarios: scenarioPlan.scenarios, groups: groupPlan.groups }, specs, { ...opts, log });
     results.scenarios = executed.scenarios;
-    results.pairs = executed.pairs;
+    results.groups = executed.groups;
     results.servers = executed.servers;
-    results.wrk = executed.wrk;
     results.notes.push(...executed.notes);
+
+    const headline = groupPlan.groups.find((g) => g.key === 'headline')?.arms.find((a): a is ArmSpec => a.id === 'vigil');
+    if (opts.profileS > 0 && headline) {
+      log(`stage budget: ${headline.label} @${headline.connections} under node --cpu-prof for ${opts.profileS} s…`);
+      const run = await measureStageBudget(ctx, headline, { warmupS: opts.warmupS, durationS: opts.profileS, log });
+      if (run.server) results.servers.push(run.server);
+      for (const n of run.notes) note(n);
+      const unprofiled = findGroup(results.groups, 'headline')?.arms.find((a) => a.id === 'vigil');
+      results.stageBudget =
+        run.budget && unprofiled
+          ? scaleBudget(run.budget, unprofiled.median.mainUsPerRequest, 'the headline group’s Vigil arm, median over its rounds')
+          : run.budget;
+    }
   }
 
   results.targets = evaluateTargets(results);

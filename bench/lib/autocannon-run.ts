@@ -12,7 +12,7 @@ export interface LoadRequest {
   path: string;
   headers: Record<string, string>;
   /** Request bodies, cycled per connection (one entry = the same body every time). */
-  bodies: string[];
+  bodies: (string | Buffer)[];
 }
 
 export interface LoadOptions {
@@ -24,15 +24,13 @@ export interface LoadOptions {
   overallRate?: number;
   /** Called once a second with the responses completed in that second. */
   onSecond?: (completed: number) => void;
-  /** Also record every 2xx latency here (pooling several measurements, see paired.ts). */
-  pool?: LatencyHistogram;
 }
 
-export type LatencyHistogram = hdr.Histogram;
+type LatencyHistogram = hdr.Histogram;
 export type LatencyMs = Measurement['latencyMs'];
 
 /** A microsecond HDR histogram (1 µs to 60 s, 3 significant digits). */
-export function createLatencyHistogram(): LatencyHistogram {
+function createLatencyHistogram(): LatencyHistogram {
   return hdr.build({
     bitBucketSize: 64,
     autoResize: true,
@@ -44,7 +42,7 @@ export function createLatencyHistogram(): LatencyHistogram {
 }
 
 /** Percentiles of a microsecond histogram, in ms. */
-export function latencySummary(h: LatencyHistogram): LatencyMs {
+function latencySummary(h: LatencyHistogram): LatencyMs {
   const ms = (us: number): number => us / 1000;
   return {
     p50: ms(h.getValueAtPercentile(50)),
@@ -73,7 +71,6 @@ function requestsFor(req: LoadRequest): autocannon.Request[] {
 
 export async function runLoad(opts: LoadOptions): Promise<Measurement> {
   const histogram = createLatencyHistogram();
-  const pool = opts.pool;
   const instance = autocannon({
     url: opts.url,
     connections: opts.connections,
@@ -88,7 +85,6 @@ export async function runLoad(opts: LoadOptions): Promise<Measurement> {
     if (statusCode >= 200 && statusCode < 300) {
       const us = Math.max(1, Math.round(responseTimeMs * 1000));
       histogram.recordValue(us);
-      pool?.recordValue(us);
     }
   });
   if (opts.onSecond) {

@@ -1,21 +1,21 @@
 // Runs a plan: first the scenarios table (grouped by server: for each scenario a preflight
-// request, a warm-up and one measurement), then the interleaved pairs (bench/lib/paired.ts)
-// and, when asked, the wrk cross-check. Servers come from a ServerPool: each is started on
-// first use and stopped (SIGTERM, peak RSS, Vigil's /stats) after its last use, so both
-// servers of a pair run at the same time.
-import { COMPARE_CONNECTIONS, groupByServer, pairLabel, scenarioLabel, type Pair, type Scenario } from '../scenarios.js';
+// request, a warm-up and one autocannon measurement), then the interleaved groups
+// (bench/lib/group-run.ts). Servers come from a ServerPool: each is started on first use and
+// stopped (SIGTERM, peak RSS, Vigil's /stats) after its last use, so every server of a group
+// runs at the same time.
+import type { Group } from '../groups.js';
+import { groupByServer, scenarioLabel, type Scenario } from '../scenarios.js';
 import { preflight, runLoad, type Measurement } from './autocannon-run.js';
-import { measurePair, measureWrkCheck } from './paired.js';
-import type { PairResult, ScenarioResult, ServerRun, WrkComparison } from './results.js';
+import { measureGroup } from './group-run.js';
+import type { GroupResult, ScenarioResult, ServerRun } from './results.js';
 import { ServerPool } from './server-pool.js';
 import type { ServerId, ServerSpec } from './servers.js';
-import { wrkAvailable } from './wrk.js';
 
 export interface ExecuteOptions {
   warmupS: number;
   /** Seconds of each scenarios-table measurement. */
   durationS: number;
-  /** Pairs: measured rounds, seconds per side and round. */
+  /** Groups: measured rounds, seconds per arm and round. */
   rounds: number;
   roundS: number;
   log: (line: string) => void;
@@ -23,50 +23,35 @@ export interface ExecuteOptions {
 
 export interface ExecuteOutput {
   scenarios: ScenarioResult[];
-  pairs: PairResult[];
+  groups: GroupResult[];
   servers: ServerRun[];
-  wrk: WrkComparison[];
   notes: string[];
 }
 
 const int = (x: number): string => Math.round(x).toLocaleString('en-US');
 
-/** The pair the wrk cross-check repeats with both tools: Vigil's headline vs the ceiling. */
-export function wrkCheckPair(pairs: Pair[]): Pair | undefined {
-  return pairs.find((p) => p.key === 'ceiling' && p.connections === COMPARE_CONNECTIONS);
-}
-
-type Step =
-  | { kind: 'scenarios'; server: ServerId; scenarios: Scenario[] }
-  | { kind: 'pair'; pair: Pair }
-  | { kind: 'wrk'; pair: Pair };
+type Step = { kind: 'scenarios'; server: ServerId; scenarios: Scenario[] } | { kind: 'group'; group: Group };
 
 function serversOf(step: Step): ServerId[] {
-  return step.kind === 'scenarios' ? [step.server] : [step.pair.a.server, step.pair.b.server];
+  return step.kind === 'scenarios' ? [step.server] : [...new Set(step.group.arms.map((a) => a.server))];
 }
 
 export async function executePlan(
-  /** wrkPair: cross-check this pair with wrk too (run right after it, or alone). */
-  plan: { scenarios: Scenario[]; pairs: Pair[]; wrkPair?: Pair },
+  plan: { scenarios: Scenario[]; groups: Group[] },
   specs: Map<ServerId, ServerSpec>,
   o: ExecuteOptions,
 ): Promise<ExecuteOutput> {
-  const out: ExecuteOutput = { scenarios: [], pairs: [], servers: [], wrk: [], notes: [] };
-  const steps: Step[] = [...groupByServer(plan.scenarios)].map(([server, scenarios]) => ({ kind: 'scenarios' as const, server, scenarios }));
-  for (const pair of plan.pairs) {
-    steps.push({ kind: 'pair', pair });
-  }
-  const wrkPair = plan.wrkPair;
-  if (wrkPair) {
-    if (!(await wrkAvailable())) out.notes.push('wrk cross-check skipped: wrk is not installed (Debian package wrk)');
-    else steps.splice(steps.findIndex((s) => s.kind === 'pair' && s.pair === wrkPair) + 1 || steps.length, 0, { kind: 'wrk', pair: wrkPair });
-  }
+  const out: ExecuteOutput = { scenarios: [], groups: [], servers: [], notes: [] };
+  const steps: Step[] = [
+    ...[...groupByServer(plan.scenarios)].map(([server, scenarios]) => ({ kind: 'scenarios' as const, server, scenarios })),
+    ...plan.groups.map((group) => ({ kind: 'group' as const, group })),
+  ];
   // Each server stops right after the last step that uses it.
   const lastUse = new Map<ServerId, number>();
   steps.forEach((step, i) => serversOf(step).forEach((id) => lastUse.set(id, i)));
 
   const pool = new ServerPool(specs, o.log);
-  const total = plan.scenarios.length + plan.pairs.length;
+  const total = plan.scenarios.length + plan.groups.length;
   let index = 0;
   try {
     for (const [i, step] of steps.entries()) {
@@ -74,20 +59,13 @@ export async function executePlan(
         for (const s of step.scenarios) {
           out.scenarios.push(await runScenario(s, pool, o, `[${++index}/${total}] ${scenarioLabel(s)}`));
         }
-      } else if (step.kind === 'pair') {
-        const label = `[${++index}/${total}] pair ${step.pair.name}`;
-        o.log(`${label}: ${pairLabel(step.pair)}, ${o.rounds} rounds × ${o.roundS} s per side, interleaved`);
-        out.pairs.push(await measurePair(step.pair, pool, o, label));
       } else {
-        o.log(`wrk cross-check: ${pairLabel(step.pair)}, autocannon and wrk interleaved, one body`);
-        const w = await measureWrkCheck(step.pair, pool, o);
-        out.wrk.push(...w.comparisons);
-        if (w.note) {
-          o.log(w.note);
-          out.notes.push(w.note);
-        }
+        const g = step.group;
+        const label = `[${++index}/${total}] ${g.key}`;
+        o.log(`${label}: ${g.title}; ${g.arms.length} arms, ${o.rounds} interleaved rounds`);
+        out.groups.push(await measureGroup(g, pool, o, label));
       }
-      for (const id of new Set(serversOf(step))) if (lastUse.get(id) === i) await pool.release(id);
+      for (const id of serversOf(step)) if (lastUse.get(id) === i) await pool.release(id);
     }
   } finally {
     await pool.releaseAll();

@@ -10,15 +10,18 @@ export interface Machine {
   node: string;
   os: string;
   commit: string | null;
+  /** 1, 5 and 15 minute load averages when the run started: how busy the shared machine was. */
+  loadAverage: number[];
 }
 
 export function describeMachine(): Machine {
   let commit: string | null = null;
   try {
     // Read-only: which commit the tree is at.
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'] })
-      .toString()
-      .trim();
+    const git = (...args: string[]): string =>
+      execFileSync('git', args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    commit = git('rev-parse', '--short', 'HEAD');
+    if (git('status', '--porcelain', '--untracked-files=no')) commit += ' (with uncommitted changes)';
   } catch {
     commit = null;
   }
@@ -29,5 +32,6 @@ export function describeMachine(): Machine {
     node: process.version,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     commit,
+    loadAverage: os.loadavg(),
   };
 }

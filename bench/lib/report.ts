@@ -1,13 +1,15 @@
-// Renders a run: the one results table (terminal and markdown), targets, comparisons,
-// memory, the wrk cross-check and the soak; writes bench/results/<timestamp>.{json,md}.
+// Renders a run (terminal and markdown): the interleaved groups, the targets, the comparisons,
+// the per-stage CPU budget, the scenarios table, servers, soak and the ORT ceiling; writes
+// bench/results/<timestamp>.{json,md}.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatOrtTable } from '../../native-bench/lib/ort-report.js';
-import { spread } from './paired.js';
-import type { PairResult, RunResults, ScenarioResult, TargetResult } from './results.js';
-import { findScenario } from './targets.js';
+import type { ArmResult, GroupResult, RunResults, ScenarioResult, TargetResult } from './results.js';
+import { STAGE_RULES } from './stage-map.js';
+import type { StageBudget, ThreadBudget } from './stage-budget.js';
 
 type Align = 'l' | 'r';
+type Render = (header: string[], rows: string[][], align: Align[]) => string;
 
 function renderText(header: string[], rows: string[][], align: Align[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -28,130 +30,141 @@ function renderMarkdown(header: string[], rows: string[][], align: Align[]): str
   ].join('\n');
 }
 
-const int = (x: number): string => Math.round(x).toLocaleString('en-US');
-const ms = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—');
+const ms = (x: number | null | undefined): string =>
+  x === null || x === undefined || !Number.isFinite(x) ? '—' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3);
+const us = (x: number | null): string => (x === null || !Number.isFinite(x) ? '—' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const times = (x: number | null): string =>
   x === null ? '' : `${x >= 10 ? x.toFixed(1) : x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)}×`;
+const pct = (x: number): string => (Number.isFinite(x) ? `${(x * 100).toFixed(1)} %` : '—');
 
-function ratioTo(r: ScenarioResult, other: ScenarioResult | undefined): number | null {
-  const a = r.measurement;
-  const b = other?.measurement;
-  if (!a || !b || b.requestsPerSecond <= 0 || r === other) return null;
-  return a.requestsPerSecond / b.requestsPerSecond;
+// ---- interleaved groups
+
+const GROUP_HEADER = ['arm', 'tool', 'conns', '2xx/s (median)', 'per round (k)', 'CPU µs/req process (main)', 'p50 ms', 'p99 ms', 'p99.9 ms', 'admitted p99 ms', 'non-2xx'];
+const GROUP_ALIGN: Align[] = ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
+
+function armRow(a: ArmResult): string[] {
+  const m = a.median;
+  const non2xx = Object.entries(a.statuses).reduce((n, [code, c]) => (code.startsWith('2') ? n : n + c), 0) + a.socketErrors;
+  return [
+    a.label,
+    a.tool,
+    String(a.connections),
+    int(m.goodput),
+    a.rounds.map((r) => (r.goodput / 1000).toFixed(1)).join(' '),
+    `${us(m.processUsPerRequest)} (${us(m.mainUsPerRequest)})`,
+    ms(m.p50Ms),
+    ms(m.p99Ms),
+    ms(m.p999Ms),
+    ms(m.admittedP99Ms),
+    int(non2xx),
+  ];
 }
 
-const SCENARIO_HEADER = ['scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', '×ceiling'];
-const SCENARIO_ALIGN: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
-
-function scenarioRows(results: RunResults): string[][] {
-  const all = results.scenarios;
-  return all.map((r) => {
-    if (r.status !== 'ok' || !r.measurement) {
-      // The reason is listed once per server under "Not measured".
-      return [r.name, String(r.connections), r.status.toUpperCase(), '', '', '', '', ''];
-    }
-    const x = r.measurement;
-    const ceiling = r.key === 'ceiling' ? undefined : findScenario(all, 'ceiling', r.connections);
-    return [
-      r.name,
-      String(r.connections),
-      int(x.requestsPerSecond),
-      ms(x.latencyMs.p50),
-      ms(x.latencyMs.p99),
-      ms(x.latencyMs.p999),
-      int(x.errors.total),
-      times(ratioTo(r, ceiling)),
-    ];
-  });
+function groupSection(g: GroupResult, render: Render): { title: string; body: string } {
+  const title = `${g.key}: ${g.title}`;
+  if (g.status !== 'ok') return { title, body: `${g.status.toUpperCase()}: ${g.reason ?? ''}` };
+  return {
+    title: `${title} (${g.rounds} rounds × ${g.roundS} s per arm, interleaved)`,
+    body: render(GROUP_HEADER, g.arms.map(armRow), GROUP_ALIGN),
+  };
 }
 
-const PAIR_HEADER = ['pair (A / B)', 'side', 'scenario', 'conns', 'req/s (median)', 'req/s per round', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', 'A/B req/s', 'per-round A/B'];
-const PAIR_ALIGN: Align[] = ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
-
-/** Two rows per pair (A, B); the ratio cells on the A row. */
-function pairRows(pairs: PairResult[]): string[][] {
-  const rows: string[][] = [];
-  for (const p of pairs) {
-    if (p.status !== 'ok' || !p.a || !p.b) {
-      rows.push([p.name, '', p.status.toUpperCase(), String(p.connections), '', '', '', '', '', '', '', '']);
-      continue;
-    }
-    for (const [side, x] of [['A', p.a], ['B', p.b]] as const) {
-      rows.push([
-        side === 'A' ? p.name : '',
-        side,
-        x.name,
-        String(p.connections),
-        int(x.medianRequestsPerSecond),
-        x.roundRequestsPerSecond.map((v) => (v / 1000).toFixed(1)).join(' '),
-        ms(x.latencyMs.p50),
-        ms(x.latencyMs.p99),
-        ms(x.latencyMs.p999),
-        int(x.errors),
-        side === 'A' ? times(p.ratio ?? null) : '',
-        side === 'A' ? spread(p.roundRatios ?? []) : '',
-      ]);
-    }
-  }
-  return rows;
-}
-
-/** One line per distinct (status, reason): which scenarios were skipped or failed, and why. */
-function notMeasured(results: RunResults): string[] {
-  const byReason = new Map<string, string[]>();
-  for (const r of results.scenarios) {
-    if (r.status === 'ok') continue;
-    const key = `${r.status.toUpperCase()}: ${r.reason ?? 'no reason recorded'}`;
-    byReason.set(key, [...(byReason.get(key) ?? []), `${r.name} @${r.connections}`]);
-  }
-  for (const p of results.pairs) {
-    if (p.status === 'ok') continue;
-    const key = `${p.status.toUpperCase()}: ${p.reason ?? 'no reason recorded'}`;
-    byReason.set(key, [...(byReason.get(key) ?? []), `pair ${p.name} @${p.connections}`]);
-  }
-  return [...byReason].map(([reason, names]) =>
-    names.length > 3 ? `${reason} (${names.length} scenarios: ${names.slice(0, 3).join(', ')}, …)` : `${reason} (${names.join(', ')})`,
-  );
-}
+// ---- targets and comparisons
 
 function targetCells(t: TargetResult): string[] {
   const unit = t.unit === '×' ? '×' : ` ${t.unit}`;
-  const measured = t.measured === null ? '—' : `${t.measured.toFixed(2)}${unit}`;
+  const measured = t.measured === null ? '—' : `${t.measured.toFixed(t.unit === '×' ? 3 : 1)}${unit}`;
   let verdict: string = t.status;
   if (t.status === 'miss' && t.measured !== null) {
-    const off =
-      t.comparator === '>=' ? (1 - t.measured / t.threshold) * 100 : (t.measured / t.threshold - 1) * 100;
+    const off = t.comparator === '>=' ? (1 - t.measured / t.threshold) * 100 : (t.measured / t.threshold - 1) * 100;
     verdict = `MISS by ${off.toFixed(0)} %`;
   }
   return [t.name, `${t.comparator} ${t.threshold}${unit}`, measured, verdict, t.detail];
 }
 
-const TARGET_HEADER = ['target', 'wanted', 'measured', 'verdict', 'how'];
-const TARGET_ALIGN: Align[] = ['l', 'r', 'r', 'l', 'l'];
+// ---- stage budget
 
-function sections(results: RunResults, render: typeof renderText): { title: string; body: string }[] {
-  const out: { title: string; body: string }[] = [];
-  if (results.scenarios.length) {
-    out.push({ title: 'Scenarios (one measurement each, in sequence)', body: render(SCENARIO_HEADER, scenarioRows(results), SCENARIO_ALIGN) });
-  }
-  if (results.pairs.length) {
+function threadRows(t: ThreadBudget, scaled: boolean): string[][] {
+  return t.rows.map((r) => [
+    r.stage,
+    String(r.samples),
+    pct(r.share),
+    ...(scaled ? [us(r.usPerRequest)] : []),
+    r.top.map((f) => `${f.frame} (${f.samples})`).join('; '),
+  ]);
+}
+
+function stageSections(b: StageBudget, render: Render): { title: string; body: string }[] {
+  const scaled = b.scaledTo !== null;
+  const notes = [
+    `Vigil under \`node --cpu-prof\` (one sample every ${b.samplingIntervalUs} µs), ${b.request} @${b.connections} by wrk for ${b.durationS} s: ${int(b.requests)} requests.`,
+    'Profiling adds overhead: the profile gives each stage’s SHARE of the main thread’s non-idle samples in that interval; ' +
+      (scaled
+        ? `µs/request = share × ${b.scaledTo!.mainUsPerRequest.toFixed(1)} µs, the main thread’s CPU per request measured without the profiler (${b.scaledTo!.source}).`
+        : 'no unprofiled CPU figure to scale to in this run, so shares only.'),
+    `The profiled run itself used ${b.profiled.mainUsPerRequest.toFixed(1)} µs/request on the main thread (${b.profiled.processUsPerRequest.toFixed(1)} whole process).`,
+    `Main thread: ${b.main.samples} samples on CPU, ${b.main.idleSamples} idle (excluded). Stage rules: bench/lib/stage-map.ts (first matching frame from the leaf up).`,
+  ];
+  const out = [
+    {
+      title: 'Per-stage CPU budget, main thread',
+      body:
+        notes.map((n) => `- ${n}`).join('\n') +
+        '\n\n' +
+        render(['stage', 'samples', 'share', ...(scaled ? ['µs/request'] : []), 'top self-time frames (samples)'], threadRows(b.main, scaled), ['l', 'r', 'r', ...(scaled ? ['r' as const] : []), 'l']),
+    },
+  ];
+  if (b.workers) {
     out.push({
-      title: `Interleaved pairs (${results.rounds} rounds × ${results.roundS} s per side, A B | B A | …; req/s per round in thousands; latency pooled over the rounds)`,
-      body: render(PAIR_HEADER, pairRows(results.pairs), PAIR_ALIGN),
+      title: `Per-stage split, inference worker threads (shares of ${b.workers.samples} non-idle samples; ${b.workers.idleSamples} idle)`,
+      body: render(['stage', 'samples', 'share', 'top self-time frames (samples)'], threadRows(b.workers, false), ['l', 'r', 'r', 'l']),
     });
   }
-  const unmeasured = notMeasured(results);
-  if (unmeasured.length) out.push({ title: 'Not measured', body: unmeasured.map((n) => `- ${n}`).join('\n') });
-  out.push({ title: 'Targets (issue 3)', body: render(TARGET_HEADER, results.targets.map(targetCells), TARGET_ALIGN) });
+  return out;
+}
+
+/** The stage mapping, printed once in the markdown so the table can be read without the code. */
+function stageRulesTable(render: Render): string {
+  return render(
+    ['stage', 'thread', 'frame url matches', 'function matches', 'why'],
+    STAGE_RULES.map((r) => [r.stage, r.thread ?? 'any', r.url ? `\`${r.url.source}\`` : '', r.fn ? `\`${r.fn.source}\`` : '', r.why]),
+    ['l', 'l', 'l', 'l', 'l'],
+  );
+}
+
+// ---- scenarios table (full runs)
+
+const SCENARIO_HEADER = ['scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', '×JSON echo'];
+const SCENARIO_ALIGN: Align[] = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
+
+function scenarioRows(all: ScenarioResult[]): string[][] {
+  return all.map((r) => {
+    if (r.status !== 'ok' || !r.measurement) return [r.name, String(r.connections), r.status.toUpperCase(), '', '', '', '', ''];
+    const x = r.measurement;
+    const echo = all.find((e) => e.key === 'json-echo' && e.connections === r.connections && e.measurement);
+    const ratio = echo && echo !== r ? x.requestsPerSecond / echo.measurement!.requestsPerSecond : null;
+    return [r.name, String(r.connections), int(x.requestsPerSecond), ms(x.latencyMs.p50), ms(x.latencyMs.p99), ms(x.latencyMs.p999), int(x.errors.total), times(ratio)];
+  });
+}
+
+// ---- assembly
+
+function sections(results: RunResults, render: Render): { title: string; body: string }[] {
+  const out: { title: string; body: string }[] = [];
+  if (results.targets.length) {
+    out.push({ title: 'Targets (issue 9)', body: render(['target', 'wanted', 'measured', 'verdict', 'how'], results.targets.map(targetCells), ['l', 'r', 'r', 'l', 'l']) });
+  }
   if (results.comparisons.length) {
     out.push({
-      title: 'Comparisons',
-      body: render(
-        ['comparison', 'ratio', 'note'],
-        results.comparisons.map((c) => [c.name, c.value === null ? '—' : times(c.value), c.detail]),
-        ['l', 'r', 'l'],
-      ),
+      title: 'Comparisons (informational)',
+      body: render(['comparison', 'ratio', 'how'], results.comparisons.map((c) => [c.name, c.value === null ? '' : times(c.value), c.detail]), ['l', 'r', 'l']),
     });
+  }
+  for (const g of results.groups) out.push(groupSection(g, render));
+  if (results.stageBudget) out.push(...stageSections(results.stageBudget, render));
+  if (results.scenarios.length) {
+    out.push({ title: 'Scenarios (autocannon, one measurement each, in sequence: absolute numbers, not ratios)', body: render(SCENARIO_HEADER, scenarioRows(results.scenarios), SCENARIO_ALIGN) });
   }
   const servers = results.servers.filter((s) => s.status !== 'skipped' || s.reason);
   if (servers.length) {
@@ -159,33 +172,8 @@ function sections(results: RunResults, render: typeof renderText): { title: stri
       title: 'Servers (peak RSS = VmHWM over the server’s life)',
       body: render(
         ['server', 'status', 'peak RSS MB', 'exit', 'what'],
-        servers.map((s) => [
-          s.id,
-          s.status,
-          s.peakRssMb === undefined ? '' : s.peakRssMb.toFixed(1),
-          s.status === 'ran' ? `${s.exitCode ?? s.signal}` : (s.reason ?? ''),
-          s.description,
-        ]),
+        servers.map((s) => [s.id, s.status, s.peakRssMb === undefined ? '' : s.peakRssMb.toFixed(1), s.status === 'ran' ? `${s.exitCode ?? s.signal}` : (s.reason ?? ''), s.description]),
         ['l', 'l', 'r', 'l', 'l'],
-      ),
-    });
-  }
-  if (results.wrk.length) {
-    out.push({
-      title: `autocannon vs wrk (same server, body and connections; both one thread; ${results.wrk[0]!.autocannon.rounds.length} interleaved rounds × ${results.wrk[0]!.durationS} s, medians)`,
-      body: render(
-        ['target', 'conns', 'autocannon req/s', 'wrk req/s', 'autocannon / wrk', 'autocannon p50/p99 ms', 'wrk p50/p99 ms', 'note'],
-        results.wrk.map((w) => [
-          w.target,
-          String(w.connections),
-          int(w.autocannon.requestsPerSecond),
-          w.wrk ? int(w.wrk.requestsPerSecond) : '—',
-          times(w.ratio),
-          `${ms(w.autocannon.p50Ms)} / ${ms(w.autocannon.p99Ms)}`,
-          w.wrk ? `${ms(w.wrk.p50Ms)} / ${ms(w.wrk.p99Ms)}` : '—',
-          w.note ?? '',
-        ]),
-        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
       ),
     });
   }
@@ -204,19 +192,18 @@ function sections(results: RunResults, render: typeof renderText): { title: stri
   if (results.ort?.results.length) {
     out.push({
       title: `Inference ceiling: raw ONNX Runtime ${results.ort.onnxruntime}, one thread, in-process (native-bench/ort-throughput.ts)`,
-      body: render === renderText ? formatOrtTable(results.ort) : ortMarkdown(results),
+      body:
+        render === renderText
+          ? formatOrtTable(results.ort)
+          : renderMarkdown(
+              ['model/version', 'batch', 'µs/call', 'rows/s'],
+              results.ort.results.map((r) => [`${r.model}/${r.version}`, String(r.batch), r.usPerCall.toFixed(1), int(r.rowsPerSecond)]),
+              ['l', 'r', 'r', 'r'],
+            ),
     });
   }
   if (results.notes.length) out.push({ title: 'Notes', body: results.notes.map((n) => `- ${n}`).join('\n') });
   return out;
-}
-
-function ortMarkdown(results: RunResults): string {
-  return renderMarkdown(
-    ['model/version', 'batch', 'µs/call', 'rows/s'],
-    results.ort!.results.map((r) => [`${r.model}/${r.version}`, String(r.batch), r.usPerCall.toFixed(1), int(r.rowsPerSecond)]),
-    ['l', 'r', 'r', 'r'],
-  );
 }
 
 export function formatConsole(results: RunResults): string {
@@ -230,19 +217,18 @@ export function formatMarkdown(results: RunResults): string {
   const head = [
     `# Vigil bench — ${results.startedAt}`,
     '',
-    `- command: \`${results.command}\` (mode ${results.mode}; warm-up ${results.warmupS} s, measure ${results.durationS} s per scenario; pairs ${results.rounds} rounds × ${results.roundS} s per side, interleaved)`,
+    `- command: \`${results.command}\` (mode ${results.mode}; groups ${results.rounds} rounds × ${results.roundS} s per arm, interleaved; warm-up ${results.warmupS} s per arm, longer on a fresh server)`,
     `- machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB RAM, ${m.os}; Node ${m.node}${m.commit ? `; commit ${m.commit}` : ''}`,
-    '- load generator (autocannon, one thread) and servers share these cores: compare ratios, not absolute numbers',
-    '- req/s counts 2xx responses only; errors = non-2xx + socket errors (incl. timeouts)',
-    '- targets and comparisons come from the interleaved pairs (both servers up, short measurements alternating A B | B A | …, ratio of median req/s); the scenarios table measures each row once, in sequence, and its ×ceiling column drifts with the machine',
+    `- load average at the start: ${m.loadAverage.map((x) => x.toFixed(2)).join(' ')} (the machine is shared: other work runs beside the bench)`,
+    '- load generator (wrk -t1, or autocannon where marked) and servers share these cores: compare ratios within a group, not absolute numbers',
+    '- req/s = 2xx answers per second (goodput); CPU µs/request = the server’s utime+stime over the interval (/proc/<pid>/task/*/stat), whole process (main thread), ÷ responses completed',
+    '- every target divides two arms of one interleaved group (median over the rounds; per-round range beside it)',
   ].join('\n');
-  return (
-    head +
-    '\n' +
-    sections(results, renderMarkdown)
-      .map((s) => `\n## ${s.title}\n\n${s.body}\n`)
-      .join('')
-  );
+  const body = sections(results, renderMarkdown)
+    .map((s) => `\n## ${s.title}\n\n${s.body}\n`)
+    .join('');
+  const rules = results.stageBudget ? `\n## Stage rules (bench/lib/stage-map.ts)\n\n${stageRulesTable(renderMarkdown)}\n` : '';
+  return head + '\n' + body + rules;
 }
 
 export function writeResults(results: RunResults, dir: string): { json: string; md: string } {

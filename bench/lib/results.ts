@@ -1,10 +1,13 @@
 // The data a bench run produces; written as bench/results/<timestamp>.json and rendered
 // by report.ts.
 import type { OrtThroughputReport } from '../../native-bench/lib/ort-report.js';
-import type { Mode, PairKey, Scenario } from '../scenarios.js';
-import type { Measurement } from './autocannon-run.js';
-import type { ServerId } from './servers.js';
+import type { GroupKey, Mode, Tool } from '../groups.js';
+import type { Scenario } from '../scenarios.js';
+import type { LatencyMs, Measurement } from './autocannon-run.js';
 import type { Machine } from './machine.js';
+import type { CpuPerRequest, CpuUsage } from './proc-cpu.js';
+import type { ServerId } from './servers.js';
+import type { StageBudget } from './stage-budget.js';
 
 export interface ScenarioResult {
   name: string;
@@ -18,42 +21,69 @@ export interface ScenarioResult {
   measurement?: Measurement;
 }
 
-/** One side of an interleaved pair. */
-export interface PairSideResult {
-  name: string;
-  server: ServerId;
-  model: string;
-  /** req/s (2xx) of each measured round, in round order. */
-  roundRequestsPerSecond: number[];
-  /** Median of roundRequestsPerSecond. */
-  medianRequestsPerSecond: number;
-  /** Latency of every 2xx response of every measured round, pooled into one histogram. */
-  latencyMs: Measurement['latencyMs'];
+/** One measured round of one arm. */
+export interface ArmRound {
+  durationS: number;
+  /** Every completed response, whatever its status. */
+  requests: number;
+  /** 2xx responses. */
   ok: number;
-  errors: number;
-  /** Every round's full measurement. */
-  rounds: Measurement[];
+  /** All responses per second. */
+  requestsPerSecond: number;
+  /** 2xx per second: what the targets call req/s. */
+  goodput: number;
+  /** Responses by HTTP status. */
+  statuses: Record<string, number>;
+  /** Connect/read/write errors and timeouts. */
+  socketErrors: number;
+  /** wrk: every response; autocannon: 2xx only. */
+  latencyMs: LatencyMs;
+  /** 2xx responses only (wrk when tagging, autocannon always); null when not measured. */
+  admittedLatencyMs: LatencyMs | null;
+  /** wrk tagging: answers without the X-Request-Id sent. */
+  unmatched: number;
+  /** The server's CPU over the interval, from /proc, and per completed response. */
+  cpu: CpuUsage & CpuPerRequest;
+  /** How long the server took to go quiet before this round (null: it never did within 5 s). */
+  quietBeforeMs: number | null;
 }
 
-/** Two loads measured interleaved (A, B, B, A, ...), both servers running throughout. */
-export interface PairResult {
-  key: PairKey;
-  name: string;
+/** Medians over an arm's rounds. */
+export interface ArmSummary {
+  goodput: number;
+  requestsPerSecond: number;
+  processUsPerRequest: number;
+  mainUsPerRequest: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  admittedP50Ms: number | null;
+  admittedP99Ms: number | null;
+}
+
+export interface ArmResult {
+  id: string;
+  label: string;
+  server: ServerId;
+  model: string;
+  tool: Tool;
   connections: number;
-  status: 'ok' | 'skipped' | 'failed';
+  rounds: ArmRound[];
+  median: ArmSummary;
+  /** Responses by status, all rounds together. */
+  statuses: Record<string, number>;
+  socketErrors: number;
+}
+
+export interface GroupResult {
+  key: GroupKey;
+  title: string;
+  /** unsupported: an optional feature's preflight answered non-2xx (see ArmSpec.optionalFeature). */
+  status: 'ok' | 'skipped' | 'failed' | 'unsupported';
   reason?: string;
   rounds: number;
   roundS: number;
-  a?: PairSideResult;
-  b?: PairSideResult;
-  /** median req/s A ÷ median req/s B. */
-  ratio?: number | null;
-  /** req/s A ÷ req/s B within each round. */
-  roundRatios?: number[];
-  /** pooled p99 A ÷ pooled p99 B. */
-  p99Ratio?: number | null;
-  /** p99 A ÷ p99 B within each round. */
-  roundP99Ratios?: number[];
+  arms: ArmResult[];
 }
 
 export interface ServerRun {
@@ -64,34 +94,8 @@ export interface ServerRun {
   peakRssMb?: number;
   exitCode?: number | null;
   signal?: string | null;
-  /** Vigil's GET /stats after its scenarios (batch sizes, queue depth, ...). */
+  /** Vigil's GET /stats after its last use (batch sizes, queue depth, ...). */
   stats?: unknown;
-}
-
-/**
- * One server measured by both tools. The wrk check interleaves autocannon and wrk on the
- * ceiling and on Vigil in rounds; req/s are medians over the rounds, p50/p99 the medians of
- * each round's percentiles (wrk only reports percentiles).
- */
-export interface WrkToolResult {
-  requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
-  /** req/s of each round. */
-  rounds: number[];
-}
-
-export interface WrkComparison {
-  target: string;
-  connections: number;
-  /** Seconds per round and tool. */
-  durationS: number;
-  autocannon: WrkToolResult;
-  wrk: WrkToolResult | null;
-  /** median autocannon req/s ÷ median wrk req/s. */
-  ratio: number | null;
-  note?: string;
 }
 
 export interface SoakResult {
@@ -115,8 +119,8 @@ export interface TargetResult {
   threshold: number;
   unit: '×' | 'MB' | '%';
   measured: number | null;
-  status: 'pass' | 'miss' | 'not measured';
-  /** What was divided by what, or why it is not measured. */
+  status: 'pass' | 'miss' | 'not measured' | 'not supported';
+  /** What was divided by what (medians, per-round range), or why it is not measured. */
   detail: string;
 }
 
@@ -130,20 +134,20 @@ export interface RunResults {
   startedAt: string;
   finishedAt: string;
   command: string;
-  mode: Mode | 'wrk-check' | 'soak';
+  mode: Mode | 'soak';
   warmupS: number;
   /** Seconds of each scenarios-table measurement. */
   durationS: number;
-  /** Interleaved pairs: rounds, and seconds per side and round. */
+  /** Interleaved groups: rounds, and seconds per arm and round. */
   rounds: number;
   roundS: number;
   machine: Machine;
   modelsDir: string;
   ort: OrtThroughputReport | null;
   scenarios: ScenarioResult[];
-  pairs: PairResult[];
+  groups: GroupResult[];
+  stageBudget: StageBudget | null;
   servers: ServerRun[];
-  wrk: WrkComparison[];
   soak: SoakResult | null;
   targets: TargetResult[];
   comparisons: Comparison[];

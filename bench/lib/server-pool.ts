@@ -1,5 +1,5 @@
 // The servers of a run, started on first use and kept running until their last use (the
-// scenarios table and the interleaved pairs share them: a pair needs both of its servers up
+// scenarios table and the interleaved groups share them: a group needs all of its servers up
 // at once). Handles the unavailable / failed-to-start cases once per server, restarts a server
 // that exited in the middle of a run (at most twice), and on release collects Vigil's
 // GET /stats, stops the server with SIGTERM and records its peak RSS.
@@ -73,14 +73,14 @@ export class ServerPool {
 
   /**
    * Warm-up seconds for the next load on this server: a fresh process also needs its JIT, ORT
-   * sessions and heap to settle, so its first warm-up is longer (at least 3 s; scenario order
-   * must not bias the ratios).
+   * sessions and heap to settle, so its first warm-up is longer (twice the usual, at least
+   * 2 s; the order in which servers are first used must not bias the ratios).
    */
   warmupFor(server: RunningServer, id: ServerId, warmupS: number): number {
     const entry = this.entries.get(id);
     if (!entry || entry.warmedPid === server.pid) return warmupS;
     entry.warmedPid = server.pid;
-    return Math.max(3, warmupS * 2);
+    return Math.max(2, warmupS * 2);
   }
 
   /** Stops the server (if it ran) and records it; later acquire() calls start it afresh. */

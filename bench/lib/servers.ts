@@ -1,5 +1,6 @@
-// The servers a bench run can start: the HTTP ceiling, Vigil in its configurations, and the
-// peers. Each knows whether it can run on this machine and how to start it on port 0.
+// The servers a bench run can start: the two uWS baselines (bare echo, JSON echo), Vigil in
+// its configurations, and the peers. Each knows whether it can run on this machine and how to
+// start it on port 0.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findVersion } from '../../native-bench/lib/model-repo.js';
@@ -8,8 +9,10 @@ import { FASTAPI_PEER, FASTIFY_PEER, SYSTEM_PYTHON, UWS_ECHO, VIGIL_MAIN } from 
 import type { ServerCommand } from './spawn-server.js';
 
 export type ServerId =
-  | 'ceiling'
+  | 'bare-echo'
+  | 'json-echo'
   | 'vigil'
+  | 'vigil-profiled'
   | 'vigil-baseline'
   | 'vigil-batching-off'
   | 'vigil-no-monitoring'
@@ -19,7 +22,7 @@ export type ServerId =
 
 export interface ServerSpec {
   id: ServerId;
-  kind: 'ceiling' | 'vigil' | 'peer';
+  kind: 'baseline' | 'vigil' | 'peer';
   description: string;
   /** Why it cannot run here, or null. */
   unavailable(): string | null;
@@ -41,12 +44,14 @@ function missing(path: string, hint: string): string | null {
   return existsSync(path) ? null : `${path} is missing (${hint})`;
 }
 
-function vigil(
+export function vigil(
   ctx: ServerContext,
   id: ServerId,
   description: string,
   flags: string[],
   variant?: { label: string; model: string; edit: (c: Record<string, unknown>) => void },
+  /** Flags for node itself, before the script (e.g. --cpu-prof). */
+  nodeFlags: string[] = [],
 ): ServerSpec {
   let tempDir: string | null = null;
   return {
@@ -63,7 +68,7 @@ function vigil(
         : ctx.modelsDir;
       return {
         command: node,
-        args: [VIGIL_MAIN, '--port', '0', '--models', modelsDir, '--log-level', 'info', ...flags, ...ctx.vigilArgs],
+        args: [...nodeFlags, VIGIL_MAIN, '--port', '0', '--models', modelsDir, '--log-level', 'info', ...flags, ...ctx.vigilArgs],
         startTimeoutMs: 60_000,
       };
     },
@@ -89,18 +94,26 @@ export function bundledShadow(modelsDir: string): unknown {
 export function serverSpecs(ctx: ServerContext): Map<ServerId, ServerSpec> {
   const specs: ServerSpec[] = [
     {
-      id: 'ceiling',
-      kind: 'ceiling',
-      description: 'bare uWebSockets.js: reads the POST body, answers a fixed JSON (native-bench/uws-echo.ts)',
+      id: 'bare-echo',
+      kind: 'baseline',
+      description: 'bare uWebSockets.js: reads the POST body without parsing it, answers a fixed JSON (native-bench/uws-echo.ts)',
       unavailable: () => missing(UWS_ECHO, 'npm run build'),
       prepare: () => ({ command: node, args: [UWS_ECHO, '--port', '0'] }),
       cleanup: () => {},
     },
+    {
+      id: 'json-echo',
+      kind: 'baseline',
+      description: 'uWebSockets.js JSON echo: reads the POST body, JSON.parses it, answers a fixed JSON (native-bench/uws-echo.ts --parse json)',
+      unavailable: () => missing(UWS_ECHO, 'npm run build'),
+      prepare: () => ({ command: node, args: [UWS_ECHO, '--port', '0', '--parse', 'json'] }),
+      cleanup: () => {},
+    },
     vigil(ctx, 'vigil', 'Vigil, bundled models, default settings', []),
-    // A second default server for the on/off pairs: the server that ran every model's scenarios
-    // has seen more code paths (polymorphic call sites) than a fresh server that only ever sees
-    // breast-cancer, which would bias such a pair against it.
-    vigil(ctx, 'vigil-baseline', 'Vigil, default settings, serving only the on/off pairs (same traffic history as their other side)', []),
+    // A second default server for the monitoring and shadow comparisons: the server that ran
+    // other models has seen more code paths (polymorphic call sites) than a fresh server that
+    // only ever sees breast-cancer, which would bias such a comparison against it.
+    vigil(ctx, 'vigil-baseline', 'Vigil, default settings, serving only the monitoring/shadow group (same traffic history as the other arms)', []),
     vigil(ctx, 'vigil-batching-off', 'Vigil with --batching off (one request per inference task)', ['--batching', 'off']),
     vigil(ctx, 'vigil-no-monitoring', 'Vigil with --no-monitoring (no drift, latency or metrics updates)', [
       '--no-monitoring',

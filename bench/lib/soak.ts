@@ -1,7 +1,7 @@
 // Soak: Vigil's memory under steady load. Measure the peak req/s of /predict breast-cancer
 // @64, then offer 50 % of it (autocannon overallRate, open loop) for the soak length while
 // sampling VmRSS every second; growth is from the middle (minute 1 of 2) to the end.
-import { BASE_MODEL, COMPARE_CONNECTIONS } from '../scenarios.js';
+import { BASE_MODEL, HEADLINE_CONNECTIONS } from '../groups.js';
 import { preflight, runLoad } from './autocannon-run.js';
 import { predictRequest } from './bodies.js';
 import type { SoakResult } from './results.js';
@@ -32,7 +32,7 @@ export async function runSoak(spec: ServerSpec, o: SoakOptions): Promise<SoakRes
     o.log(`started ${spec.id} (pid ${server.pid}) at ${server.url}`);
     const check = await preflight(server.url, request);
     if (!check.ok) throw new Error(`preflight failed: ${check.detail}`);
-    const c = COMPARE_CONNECTIONS;
+    const c = HEADLINE_CONNECTIONS;
     await runLoad({ url: server.url, request, connections: c, durationS: o.warmupS });
     const peak = await runLoad({ url: server.url, request, connections: c, durationS: o.peakS });
     const rate = Math.max(1, Math.round(peak.requestsPerSecond / 2));

@@ -1,21 +1,54 @@
-// One measurement with wrk (C, epoll), to check autocannon's own numbers: a lua script sets
-// the POST body, --latency prints the percentiles we parse.
+// One measurement with wrk (C, epoll, one thread): the primary load generator, since one
+// autocannon thread saturates before the fastest servers here do. bench/wrk-load.lua sends
+// complete raw HTTP requests built here (real held-out rows, cycled), counts every answer by
+// status (goodput = 2xx/s), and optionally tags each request with an X-Request-Id so the
+// latency of admitted (2xx) answers is measured apart from fast rejections. Its done() prints
+// one JSON line, parsed by parseWrkReport().
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { LoadRequest } from './autocannon-run.js';
+import type { LatencyMs, LoadRequest } from './autocannon-run.js';
+import { WRK_SCRIPT } from './paths.js';
 
 const run = promisify(execFile);
 
+/** Replaced per request by the script when tagging (see bench/wrk-load.lua). */
+export const TAG_MARKER = '@@VB@@';
+const REPORT_PREFIX = '@@vigil-bench-wrk ';
+
 export interface WrkMeasurement {
+  durationS: number;
+  /** Every completed response, whatever its status. */
+  requests: number;
+  /** Completed responses by HTTP status. */
+  statuses: Record<string, number>;
+  /** 2xx responses. */
+  ok: number;
+  /** All responses per second. */
   requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  non2xx: number;
-  socketErrors: number;
-  raw: string;
+  /** 2xx responses per second. */
+  goodput: number;
+  /** wrk's own latency histogram: every response, whatever its status. */
+  latencyMs: LatencyMs;
+  /** 2xx responses only (tagged runs); null when not tagged or nothing was admitted. */
+  admittedLatencyMs: LatencyMs | null;
+  /** Tagged runs: answers whose X-Request-Id did not match a request sent (server did not echo it). */
+  unmatched: number;
+  socketErrors: { connect: number; read: number; write: number; timeout: number };
+}
+
+export interface WrkOptions {
+  url: string;
+  request: LoadRequest;
+  connections: number;
+  /** Whole seconds (wrk takes no fractions). */
+  durationS: number;
+  /** Per-request timeout (wrk's default is 2 s, far below an overloaded server's tail). */
+  timeoutS?: number;
+  /** Tag requests with X-Request-Id and measure the latency of 2xx answers apart. */
+  trackAdmitted?: boolean;
 }
 
 export async function wrkAvailable(): Promise<boolean> {
@@ -28,75 +61,67 @@ export async function wrkAvailable(): Promise<boolean> {
   }
 }
 
-/** A Lua long-bracket string literal ([=[...]=]); at least one '=' so a trailing ']' is safe. */
-function luaString(s: string): string {
-  let eq = '=';
-  while (s.includes(`]${eq}]`)) eq += '=';
-  return `[${eq}[${s}]${eq}]`;
+/** A complete HTTP/1.1 request, as wrk will write it to the socket. */
+export function rawRequest(url: string, req: LoadRequest, body: string | Uint8Array, tag: boolean): Buffer {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body);
+  const lines = [`${req.method} ${req.path} HTTP/1.1`, `Host: ${new URL(url).host}`];
+  for (const [name, value] of Object.entries(req.headers)) lines.push(`${name}: ${value}`);
+  if (req.method === 'POST') lines.push(`Content-Length: ${bytes.length}`);
+  if (tag) lines.push(`X-Request-Id: ${TAG_MARKER}`);
+  return Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'), bytes]);
 }
 
-function toMs(value: string, unit: string): number {
-  const v = Number(value);
-  switch (unit) {
-    case 'us':
-      return v / 1000;
-    case 'ms':
-      return v;
-    case 's':
-      return v * 1000;
-    case 'm':
-      return v * 60_000;
-    default:
-      return NaN;
-  }
+interface RawReport {
+  durationUs: number;
+  requests: number;
+  errors: { connect: number; read: number; write: number; status: number; timeout: number };
+  latencyUs: Record<'p50' | 'p90' | 'p99' | 'p999' | 'mean' | 'max', number>;
+  statuses: Record<string, number>;
+  unmatched: number;
+  admittedUs: Record<'count' | 'p50' | 'p90' | 'p99' | 'p999' | 'mean' | 'max', number>;
 }
 
-export function parseWrk(out: string): WrkMeasurement {
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
-  if (!rps) throw new Error(`cannot read wrk output:\n${out}`);
-  const pct = (p: string): number => {
-    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(out);
-    return m ? toMs(m[1]!, m[2]!) : NaN;
-  };
-  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+function toMs(us: RawReport['latencyUs']): LatencyMs {
+  return { p50: us.p50 / 1000, p90: us.p90 / 1000, p99: us.p99 / 1000, p999: us.p999 / 1000, mean: us.mean / 1000, max: us.max / 1000 };
+}
+
+/** Reads the line bench/wrk-load.lua's done() prints. */
+export function parseWrkReport(stdout: string): WrkMeasurement {
+  const line = stdout.split('\n').find((l) => l.startsWith(REPORT_PREFIX));
+  if (!line) throw new Error(`wrk printed no report line (${REPORT_PREFIX.trim()}):\n${stdout.slice(-800)}`);
+  const r = JSON.parse(line.slice(REPORT_PREFIX.length)) as RawReport;
+  const durationS = r.durationUs / 1e6;
+  if (!(durationS > 0)) throw new Error(`wrk report has no duration: ${line}`);
+  const ok = Object.entries(r.statuses).reduce((n, [code, count]) => (code.startsWith('2') ? n + count : n), 0);
   return {
-    requestsPerSecond: Number(rps[1]),
-    p50Ms: pct('50'),
-    p99Ms: pct('99'),
-    non2xx: non2xx ? Number(non2xx[1]) : 0,
-    socketErrors: sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
-    raw: out,
+    durationS,
+    requests: r.requests,
+    statuses: r.statuses,
+    ok,
+    requestsPerSecond: r.requests / durationS,
+    goodput: ok / durationS,
+    latencyMs: toMs(r.latencyUs),
+    admittedLatencyMs: r.admittedUs.count > 0 ? toMs(r.admittedUs) : null,
+    unmatched: r.unmatched,
+    socketErrors: { connect: r.errors.connect, read: r.errors.read, write: r.errors.write, timeout: r.errors.timeout },
   };
 }
 
-/**
- * Measures with wrk. wrk counts every response in Requests/sec; non-2xx are reported apart
- * (the harness checks they are zero before comparing).
- */
-export async function runWrk(
-  url: string,
-  req: LoadRequest,
-  connections: number,
-  durationS: number,
-  threads = 1,
-): Promise<WrkMeasurement> {
+export async function runWrk(o: WrkOptions): Promise<WrkMeasurement> {
+  const tag = o.trackAdmitted ?? false;
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-wrk-'));
-  const script = join(dir, 'post.lua');
-  const headers = Object.entries(req.headers)
-    .map(([k, v]) => `wrk.headers[ ${luaString(k)} ] = ${luaString(v)}`)
-    .join('\n');
-  writeFileSync(
-    script,
-    [`wrk.method = ${luaString(req.method)}`, `wrk.body = ${luaString(req.bodies[0] ?? '')}`, headers, ''].join('\n'),
-  );
   try {
-    const { stdout } = await run(
-      'wrk',
-      ['-t', String(threads), '-c', String(connections), '-d', `${durationS}s`, '--latency', '-s', script, url + req.path],
-      { timeout: (durationS + 30) * 1000 },
-    );
-    return parseWrk(stdout);
+    const requests = o.request.bodies.length ? o.request.bodies : [''];
+    const raw = requests.map((body) => rawRequest(o.url, o.request, body, tag));
+    const file = join(dir, 'requests.bin');
+    writeFileSync(file, Buffer.concat(raw));
+    const seconds = Math.max(1, Math.round(o.durationS)); // wrk reads whole seconds only
+    const args = [
+      '-t', '1', '-c', String(o.connections), '-d', `${seconds}s`, '--timeout', `${o.timeoutS ?? 10}s`,
+      '-s', WRK_SCRIPT, o.url + o.request.path, '--', file, raw.map((r) => r.length).join(','), tag ? '1' : '0',
+    ];
+    const { stdout } = await run('wrk', args, { timeout: (seconds + 30) * 1000, maxBuffer: 16 * 1024 * 1024 });
+    return parseWrkReport(stdout);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
