@@ -1,20 +1,28 @@
 /**
  * Recent predictions kept for the ground truth that arrives later: POST /feedback names a
  * request id and a row (instance) index, and this store says which version and role answered
- * it and what they predicted. Bounded whatever the traffic: at most `maxRows` stored rows
- * (a request mirrored to a shadow counts its rows twice), each for at most `ttlSeconds`,
- * request ids at most `maxRequestIdLength` characters; the oldest entries go first. Every
- * stored prediction is a compact copy (outputs sliced from a batch would otherwise keep the
- * whole batch's buffer alive).
+ * it and what they predicted. Bounded whatever the traffic: at most `maxRows` stored rows, each
+ * for at most `ttlSeconds`, request ids at most `maxRequestIdLength` characters; the oldest
+ * predictions go first.
+ *
+ * Built for the request path: the entries live in a ring of preallocated typed arrays and
+ * their numbers in one growable ring of float64 (per row: a labelled flag, then the answer —
+ * [label?, probabilities × classes, value?] — and, for a request mirrored to a shadow, room
+ * for the shadow's answer), indexed by a fingerprint of model and request id
+ * (fingerprint-index.ts), so storing a prediction allocates nothing and retains no string. (An
+ * object per prediction made every stored answer survive into V8's old generation and cost the
+ * request path its promotion and collection: 367 bytes per row then, 160 now.) The ring order
+ * is the age order, so eviction and expiry take from its tail.
  *
  * Entries are keyed by model and request id; a row is matched once (a second label for it is
  * a duplicate). A request id reused for a new prediction replaces the old entry.
  */
 import { type Clock, systemClock } from './clock.js';
+import { FingerprintIndex } from './fingerprint-index.js';
 import type { Role } from './version-monitor.js';
 
 export interface PredictionStoreOptions {
-  /** most rows stored at once, live and shadow predictions together */
+  /** most rows stored at once (a mirrored request's shadow answer is kept beside its rows) */
   maxRows: number;
   /** how long a prediction waits for its label */
   ttlSeconds: number;
@@ -58,122 +66,75 @@ export type FeedbackMatch =
   | { outcome: 'invalid'; reason: string };
 
 export interface PredictionStoreStats {
+  /** predictions that can still be matched */
   entries: number;
+  /** rows held in the ring (replaced entries included until they leave it) */
   rows: number;
-  /** lifetime counts: predictions stored, entries evicted for room or expired by TTL, and
-   * predictions not stored (request id too long, more rows than the whole store, shadow whose
-   * live entry was gone) */
+  /** float64 cells of the numbers ring (its memory is 8 bytes each) */
+  capacity: number;
+  /**
+   * lifetime counts: predictions stored, entries evicted for room or expired by TTL, and
+   * predictions not stored (request id too long, more rows than the whole store, a shadow answer
+   * whose live entry was gone or had no room kept for it)
+   */
   stored: number;
   evicted: number;
   expired: number;
   skipped: number;
 }
 
-/** Which outputs a stored answer has; one shared object per shape, not one per entry. */
+/** Which outputs an answer has: numbers per row = (label ? 1 : 0) + classes + (value ? 1 : 0). */
 interface Layout {
   hasLabel: boolean;
   classes: number;
   hasValue: boolean;
-  /** numbers per row: [label?, probabilities × classes, value?] */
   width: number;
 }
 
-const layouts = new Map<string, Layout>();
-
-function layoutOf(hasLabel: boolean, classes: number, hasValue: boolean): Layout {
-  const id = `${hasLabel ? 1 : 0}/${classes}/${hasValue ? 1 : 0}`;
-  let layout = layouts.get(id);
-  if (!layout) {
-    layout = { hasLabel, classes, hasValue, width: (hasLabel ? 1 : 0) + classes + (hasValue ? 1 : 0) };
-    layouts.set(id, layout);
-  }
-  return layout;
-}
-
-/**
- * One version's answer, copied row-major into a plain array of doubles (for the few numbers of
- * a typical request, a JS array costs a third of a typed array and its buffer).
- */
-class StoredOutputs {
-  private constructor(
-    readonly version: string,
-    readonly role: Role,
-    private readonly layout: Layout,
-    private readonly data: number[],
-  ) {}
-
-  static copy(record: PredictionRecord): StoredOutputs {
-    const { rows, labels, probabilities, values } = record;
-    const classes = probabilities ? probabilities.length / rows : 0;
-    if (!Number.isInteger(classes)) throw new RangeError(`prediction store: ${probabilities!.length} probabilities for ${rows} rows`);
-    if (labels && labels.length !== rows) throw new RangeError(`prediction store: ${labels.length} labels for ${rows} rows`);
-    if (values && values.length !== rows) throw new RangeError(`prediction store: ${values.length} values for ${rows} rows`);
-    const layout = layoutOf(!!labels, classes, !!values);
-    // Sized up front: push() would leave spare capacity (17 slots for the first push).
-    const data = new Array<number>(rows * layout.width);
-    for (let r = 0, at = 0; r < rows; r++) {
-      if (labels) data[at++] = +labels[r]!;
-      for (let k = 0; k < classes; k++) data[at++] = +probabilities![r * classes + k]!;
-      if (values) data[at++] = +values[r]!;
-    }
-    return new StoredOutputs(record.version, record.role, layout, data);
-  }
-
-  row(r: number): RowPrediction {
-    const { hasLabel, classes, hasValue, width } = this.layout;
-    let at = r * width;
-    const label = hasLabel ? this.data[at++]! : null;
-    const probabilities = classes > 0 ? this.data.slice(at, at + classes) : null;
-    at += classes;
-    return { version: this.version, role: this.role, label, probabilities, value: hasValue ? this.data[at]! : null };
-  }
-}
-
-/** Rows up to this many keep their labelled flags in one small integer. */
-const BITMASK_ROWS = 30;
-
-interface Entry {
-  /** the model's request-id map, and the key in it */
-  ids: Map<string, Entry>;
-  requestId: string;
-  /** replaced or evicted: a stale slot in the age queue */
-  removed: boolean;
-  storedAt: number;
-  rows: number;
-  /** which rows have been labelled: bit r of an integer, or a byte per row for large requests */
-  labelled: number | Uint8Array;
-  live: StoredOutputs;
-  shadow: StoredOutputs | null;
-}
-
-/** Marks row `r` labelled; false if it already was. */
-function markLabelled(entry: Entry, r: number): boolean {
-  const flags = entry.labelled;
-  if (typeof flags === 'number') {
-    if (flags & (1 << r)) return false;
-    entry.labelled = flags | (1 << r);
-    return true;
-  }
-  if (flags[r] === 1) return false;
-  flags[r] = 1;
-  return true;
-}
+/** Slot value of `shadowVersion`: no mirror expected, or room kept for a mirror not yet answered. */
+const NO_SHADOW = -1;
+const SHADOW_PENDING = -2;
+/** First size of the numbers ring; it doubles as needed, up to maxRows × the widest row seen. */
+const INITIAL_CAPACITY = 1 << 12;
 
 export class PredictionStore {
   readonly options: Readonly<PredictionStoreOptions>;
   private readonly clock: Clock;
   private readonly ttlMs: number;
-  /** model → request id → entry (no concatenated key to allocate and keep per prediction) */
-  private readonly models = new Map<string, Map<string, Entry>>();
-  private size = 0;
-  /**
-   * Entries in age order (oldest at `head`), including removed ones until they reach the head.
-   * A Map's own insertion order would do, but V8 iterates a Map from its first slot through the
-   * deleted ones, so evicting from its front goes quadratic.
-   */
-  private queue: (Entry | undefined)[] = [];
-  private head = 0;
-  private rows = 0;
+
+  // Interned names and layouts (a handful: models, versions, output shapes).
+  private readonly modelIds = new Map<string, number>();
+  /** (model, request id) → slot */
+  private readonly index: FingerprintIndex;
+  private readonly versionIds = new Map<string, number>();
+  private readonly versionNames: string[] = [];
+  private readonly layoutIds = new Map<number, number>();
+  private readonly layouts: Layout[] = [];
+
+  // The entry ring: slot = tail … tail + count − 1 (mod maxRows), oldest first.
+  private tail = 0;
+  private count = 0;
+  private live = 0;
+  private rowsHeld = 0;
+  private readonly storedAt: Float64Array;
+  private readonly rows: Int32Array;
+  private readonly model: Int32Array;
+  private readonly version: Int32Array;
+  private readonly layout: Int32Array;
+  private readonly shadowVersion: Int32Array;
+  private readonly shadowLayout: Int32Array;
+  /** start of the slot's block in `numbers`: rows flags, rows × width, (rows × width for the shadow) */
+  private readonly blockAt: Int32Array;
+  /** 1 once a newer prediction took over the slot's request id */
+  private readonly replaced: Uint8Array;
+
+  // The numbers ring: blocks in slot order between numTail and numHead (wrapping at the end).
+  private numbers: Float64Array;
+  private numTail = 0;
+  private numHead = 0;
+  /** numbers per row of the widest block seen: the ring never needs more than maxRows × this */
+  private widestRow = 1;
+
   private readonly counts = { stored: 0, evicted: 0, expired: 0, skipped: 0 };
 
   constructor(options: Partial<PredictionStoreOptions> = {}, clock: Clock = systemClock) {
@@ -190,15 +151,29 @@ export class PredictionStore {
     this.options = Object.freeze(opts);
     this.clock = clock;
     this.ttlMs = opts.ttlSeconds * 1000;
+    const slots = opts.maxRows;
+    this.index = new FingerprintIndex(slots);
+    this.storedAt = new Float64Array(slots);
+    this.rows = new Int32Array(slots);
+    this.model = new Int32Array(slots);
+    this.version = new Int32Array(slots);
+    this.layout = new Int32Array(slots);
+    this.shadowVersion = new Int32Array(slots);
+    this.shadowLayout = new Int32Array(slots);
+    this.blockAt = new Int32Array(slots);
+    this.replaced = new Uint8Array(slots);
+    this.numbers = new Float64Array(Math.min(INITIAL_CAPACITY, slots * 4));
   }
 
   /**
    * Keeps a prediction for later feedback. A live record starts (or replaces) the request's
-   * entry; a shadow record joins the live entry of the same request, if it is still stored.
+   * entry — `mirrored` keeps room for the shadow's answer, which a shadow record then fills if
+   * the live entry is still stored.
    */
-  put(model: string, requestId: string, record: PredictionRecord): void {
+  put(model: string, requestId: string, record: PredictionRecord, mirrored = false): void {
     const { rows } = record;
     if (!Number.isInteger(rows) || rows < 1) throw new RangeError(`prediction store: bad row count ${rows}`);
+    const layoutId = this.layoutOf(record);
     if (requestId.length > this.options.maxRequestIdLength || rows > this.options.maxRows) {
       this.counts.skipped++;
       return;
@@ -206,49 +181,68 @@ export class PredictionStore {
     const now = this.clock();
     this.expire(now);
     if (record.role === 'shadow') {
-      const entry = this.models.get(model)?.get(requestId);
-      if (!entry || entry.shadow || entry.rows !== rows) {
+      const slot = this.find(model, requestId);
+      const width = this.layouts[layoutId]!.width;
+      if (slot < 0 || this.shadowVersion[slot] !== SHADOW_PENDING || this.rows[slot] !== rows || this.layouts[this.layout[slot]!]!.width !== width) {
         this.counts.skipped++;
         return;
       }
-      if (!this.makeRoom(rows, entry)) {
-        this.counts.skipped++;
-        return;
-      }
-      entry.shadow = StoredOutputs.copy(record);
-      this.rows += rows;
+      this.write(record, this.layouts[layoutId]!, this.blockAt[slot]! + rows + rows * width);
+      this.shadowVersion[slot] = this.versionOf(record.version);
+      this.shadowLayout[slot] = layoutId;
       this.counts.stored++;
       return;
     }
-    let ids = this.models.get(model);
-    if (!ids) this.models.set(model, (ids = new Map()));
-    const previous = ids.get(requestId);
-    if (previous) this.remove(previous);
-    this.makeRoom(rows, null);
-    const entry: Entry = { ids, requestId, removed: false, storedAt: now, rows, labelled: rows <= BITMASK_ROWS ? 0 : new Uint8Array(rows), live: StoredOutputs.copy(record), shadow: null };
-    ids.set(requestId, entry);
-    this.size++;
-    this.queue.push(entry);
-    this.compact();
-    this.rows += rows;
+    const modelId = this.modelOf(model);
+    const layout = this.layouts[layoutId]!;
+    const perRow = 1 + layout.width * (mirrored ? 2 : 1);
+    if (perRow > this.widestRow) this.widestRow = perRow;
+    while (this.count === this.options.maxRows || this.rowsHeld + rows > this.options.maxRows) this.evictOldest(false);
+    const at = this.allocate(rows * perRow);
+    const slot = (this.tail + this.count) % this.options.maxRows;
+    this.count++;
+    this.live++;
+    this.rowsHeld += rows;
+    this.storedAt[slot] = now;
+    this.rows[slot] = rows;
+    this.model[slot] = modelId;
+    this.version[slot] = this.versionOf(record.version);
+    this.layout[slot] = layoutId;
+    this.shadowVersion[slot] = mirrored ? SHADOW_PENDING : NO_SHADOW;
+    this.blockAt[slot] = at;
+    this.replaced[slot] = 0;
+    this.numbers.fill(0, at, at + rows); // labelled flags
+    this.write(record, layout, at + rows);
+    const previous = this.index.set(modelId, requestId, slot);
+    if (previous >= 0) {
+      this.replaced[previous] = 1;
+      this.live--;
+    }
     this.counts.stored++;
   }
 
   /**
    * Finds the prediction a label belongs to and marks the row labelled: the live answer, then
-   * the shadow's when the request was mirrored.
+   * the shadow's when the request was mirrored and the shadow has answered.
    */
   match(model: string, requestId: string, instance: number): FeedbackMatch {
-    const now = this.clock();
-    this.expire(now);
-    const entry = this.models.get(model)?.get(requestId);
-    if (!entry) return { outcome: 'unknown' };
-    if (!Number.isInteger(instance) || instance < 0 || instance >= entry.rows) {
-      return { outcome: 'invalid', reason: `instance ${instance} outside 0..${entry.rows - 1} (the request had ${entry.rows} rows)` };
+    this.expire(this.clock());
+    const slot = this.find(model, requestId);
+    if (slot < 0) return { outcome: 'unknown' };
+    const rows = this.rows[slot]!;
+    if (!Number.isInteger(instance) || instance < 0 || instance >= rows) {
+      return { outcome: 'invalid', reason: `instance ${instance} outside 0..${rows - 1} (the request had ${rows} rows)` };
     }
-    if (!markLabelled(entry, instance)) return { outcome: 'duplicate' };
-    const predictions = [entry.live.row(instance)];
-    if (entry.shadow) predictions.push(entry.shadow.row(instance));
+    const at = this.blockAt[slot]!;
+    if (this.numbers[at + instance] === 1) return { outcome: 'duplicate' };
+    this.numbers[at + instance] = 1;
+    const layout = this.layouts[this.layout[slot]!]!;
+    const predictions = [this.row(this.versionNames[this.version[slot]!]!, 'live', layout, at + rows + instance * layout.width)];
+    const shadow = this.shadowVersion[slot]!;
+    if (shadow >= 0) {
+      const shadowLayout = this.layouts[this.shadowLayout[slot]!]!;
+      predictions.push(this.row(this.versionNames[shadow]!, 'shadow', shadowLayout, at + rows + rows * layout.width + instance * shadowLayout.width));
+    }
     return { outcome: 'matched', predictions };
   }
 
@@ -258,51 +252,134 @@ export class PredictionStore {
   }
 
   stats(): PredictionStoreStats {
-    return { entries: this.size, rows: this.rows, ...this.counts };
+    return { entries: this.live, rows: this.rowsHeld, capacity: this.numbers.length, ...this.counts };
   }
 
-  /** The oldest entry still stored (dropping removed ones from the head), or undefined. */
-  private oldest(): Entry | undefined {
-    while (this.head < this.queue.length) {
-      const entry = this.queue[this.head]!;
-      if (!entry.removed) return entry;
-      this.queue[this.head++] = undefined; // let it be collected
+  // -- internals ------------------------------------------------------------------------------
+
+  private modelOf(name: string): number {
+    let id = this.modelIds.get(name);
+    if (id === undefined) {
+      id = this.modelIds.size;
+      this.modelIds.set(name, id);
     }
-    return undefined;
+    return id;
+  }
+
+  /** The slot of a stored prediction, or −1. */
+  private find(model: string, requestId: string): number {
+    const modelId = this.modelIds.get(model);
+    if (modelId === undefined) return -1;
+    const slot = this.index.find(modelId, requestId);
+    return slot >= 0 && this.model[slot] === modelId ? slot : -1;
+  }
+
+  private versionOf(name: string): number {
+    let id = this.versionIds.get(name);
+    if (id === undefined) {
+      id = this.versionNames.length;
+      this.versionIds.set(name, id);
+      this.versionNames.push(name);
+    }
+    return id;
+  }
+
+  /** Checks a record's arrays against its row count and interns its layout. */
+  private layoutOf(record: PredictionRecord): number {
+    const { rows, labels, probabilities, values } = record;
+    const classes = probabilities ? probabilities.length / rows : 0;
+    if (!Number.isInteger(classes)) throw new RangeError(`prediction store: ${probabilities!.length} probabilities for ${rows} rows`);
+    if (labels && labels.length !== rows) throw new RangeError(`prediction store: ${labels.length} labels for ${rows} rows`);
+    if (values && values.length !== rows) throw new RangeError(`prediction store: ${values.length} values for ${rows} rows`);
+    const key = classes * 4 + (labels ? 2 : 0) + (values ? 1 : 0);
+    let id = this.layoutIds.get(key);
+    if (id === undefined) {
+      id = this.layouts.length;
+      this.layoutIds.set(key, id);
+      this.layouts.push({ hasLabel: !!labels, classes, hasValue: !!values, width: (labels ? 1 : 0) + classes + (values ? 1 : 0) });
+    }
+    return id;
+  }
+
+  /** Copies an answer row-major into the numbers ring from `at`. */
+  private write(record: PredictionRecord, layout: Layout, at: number): void {
+    const { rows, labels, probabilities, values } = record;
+    const { classes } = layout;
+    const numbers = this.numbers;
+    for (let r = 0; r < rows; r++) {
+      if (labels) numbers[at++] = labels[r]!;
+      for (let k = 0; k < classes; k++) numbers[at++] = probabilities![r * classes + k]!;
+      if (values) numbers[at++] = values[r]!;
+    }
+  }
+
+  private row(version: string, role: Role, layout: Layout, at: number): RowPrediction {
+    const label = layout.hasLabel ? this.numbers[at++]! : null;
+    const probabilities = layout.classes > 0 ? Array.from(this.numbers.subarray(at, at + layout.classes)) : null;
+    at += layout.classes;
+    return { version, role, label, probabilities, value: layout.hasValue ? this.numbers[at]! : null };
   }
 
   private expire(now: number): void {
-    for (let entry = this.oldest(); entry && now - entry.storedAt >= this.ttlMs; entry = this.oldest()) {
-      this.remove(entry);
-      this.counts.expired++;
-    }
+    while (this.count > 0 && now - this.storedAt[this.tail]! >= this.ttlMs) this.evictOldest(true);
   }
 
-  /** Evicts the oldest entries (never `keep`) until `rows` more fit; false if they cannot. */
-  private makeRoom(rows: number, keep: Entry | null): boolean {
-    while (this.rows + rows > this.options.maxRows) {
-      let victim = this.oldest();
-      for (let i = this.head + 1; victim === keep && victim && i < this.queue.length; i++) {
-        victim = this.queue[i]!.removed ? keep : this.queue[i];
+  private evictOldest(expired: boolean): void {
+    const slot = this.tail;
+    if (this.replaced[slot] === 0) {
+      this.index.remove(slot);
+      this.live--;
+      if (expired) this.counts.expired++;
+      else this.counts.evicted++;
+    }
+    this.rowsHeld -= this.rows[slot]!;
+    this.tail = (this.tail + 1) % this.options.maxRows;
+    this.count--;
+    if (this.count === 0) this.numTail = this.numHead = 0;
+    else this.numTail = this.blockAt[this.tail]!;
+  }
+
+  /**
+   * A contiguous block of `size` numbers at the head of the ring (a block never wraps: the end
+   * of the array is skipped when it is too short). Evicts the oldest entries, or grows the ring
+   * while it is smaller than maxRows × the widest row, until the block fits.
+   */
+  private allocate(size: number): number {
+    for (;;) {
+      const capacity = this.numbers.length;
+      if (this.count === 0) {
+        this.numTail = this.numHead = 0;
+        if (size <= capacity) return this.take(0, size);
+      } else if (this.numHead >= this.numTail) {
+        if (capacity - this.numHead >= size) return this.take(this.numHead, size);
+        if (this.numTail > size) return this.take(0, size); // head never catches up with tail
+      } else if (this.numTail - this.numHead > size) {
+        return this.take(this.numHead, size);
       }
-      if (!victim || victim === keep) return false;
-      this.remove(victim);
-      this.counts.evicted++;
+      if (capacity < this.options.maxRows * this.widestRow) this.grow(Math.min(capacity * 2, Math.max(this.options.maxRows * this.widestRow, size)));
+      else this.evictOldest(false);
     }
-    return true;
   }
 
-  private remove(entry: Entry): void {
-    entry.removed = true;
-    entry.ids.delete(entry.requestId);
-    this.size--;
-    this.rows -= entry.rows * (entry.shadow ? 2 : 1);
+  private take(at: number, size: number): number {
+    this.numHead = at + size;
+    return at;
   }
 
-  /** Keeps the queue within twice the live entries (plus slack): amortised O(1) per put. */
-  private compact(): void {
-    if (this.queue.length - this.head <= 2 * this.size + 1024 && this.head <= this.queue.length / 2) return;
-    this.queue = this.queue.slice(this.head).filter((entry) => !entry!.removed);
-    this.head = 0;
+  /** Copies the blocks, oldest first, to the start of a larger ring. */
+  private grow(capacity: number): void {
+    const next = new Float64Array(capacity);
+    let to = 0;
+    for (let i = 0; i < this.count; i++) {
+      const slot = (this.tail + i) % this.options.maxRows;
+      const from = this.blockAt[slot]!;
+      const size = this.rows[slot]! * (1 + this.layouts[this.layout[slot]!]!.width * (this.shadowVersion[slot] === NO_SHADOW ? 1 : 2));
+      next.set(this.numbers.subarray(from, from + size), to);
+      this.blockAt[slot] = to;
+      to += size;
+    }
+    this.numbers = next;
+    this.numTail = 0;
+    this.numHead = to;
   }
 }

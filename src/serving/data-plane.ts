@@ -125,7 +125,7 @@ export class DataPlane {
     // prediction log's latency_ms (= micros / 1000) all carry the same value.
     const micros = Math.round((performance.now() - request.startedAt) * 1000);
     if (this.monitoring) monitor.recordSuccess('live', rows, columns, micros);
-    this.keep(model, version, 'live', request.requestId, rows, outputs, columns);
+    this.keep(model, version, 'live', request.requestId, rows, outputs, columns, shadow !== null);
     model.guard?.record(version.version, { ok: true, latencyMicros: micros });
     if (this.predictionLog?.sample()) {
       this.predictionLog.write({
@@ -165,14 +165,17 @@ export class DataPlane {
     this.metrics.rejections.labels(model.name, field, error.reason ?? 'invalid').inc();
   }
 
-  /** Keeps a scored model's answer for the labels POST /feedback may bring later. */
+  /**
+   * Keeps a scored model's answer for the labels POST /feedback may bring later (`mirrored`:
+   * with room for the shadow's answer, which follows).
+   */
   private keep(model: ServedModel, version: ServedVersion, role: Role, requestId: string, rows: number,
-    outputs: readonly WireTensor[], columns: PredictionColumns): void {
+    outputs: readonly WireTensor[], columns: PredictionColumns, mirrored = false): void {
     if (!this.store || !version.monitor.settings.scoring) return;
     this.store.put(model.name, requestId, {
       version: version.version, role, rows,
       labels: columns.label, values: columns.value, probabilities: version.reader.probabilities(outputs) ?? undefined,
-    });
+    }, mirrored);
   }
 
   private shadowFor(model: ServedModel, live: ServedVersion, rows: number): ServedVersion | null {
