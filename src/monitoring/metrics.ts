@@ -300,7 +300,7 @@ export class Metrics {
       for (const { v, p } of scored()) push([v.model, v.version, p.role], p.totals.labels);
     });
     scraped('model_feedback_correct_total', 'Classifier labels whose predicted class was right, since the version loaded.', 'counter', ['model', 'version', 'role'], (push) => {
-      for (const { v, p } of scored()) if (p.snapshot.metrics && 'accuracy' in p.snapshot.metrics) push([v.model, v.version, p.role], p.totals.correct);
+      for (const { v, p } of scored()) if ('accuracy' in p.snapshot.metrics) push([v.model, v.version, p.role], p.totals.correct);
     });
     scraped('model_confusion_total', 'Classifier labels by predicted and actual class index, since the version loaded.', 'counter',
       ['model', 'version', 'role', 'predicted', 'actual'], (push) => {

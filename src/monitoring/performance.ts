@@ -57,19 +57,20 @@ export interface AucValue extends MetricValue {
   error_bound: number | null;
 }
 
-export interface ClassificationMetrics {
+// Type aliases (not interfaces) so both read as Record<string, MetricValue> where a metric is looked up by name.
+export type ClassificationMetrics = {
   accuracy: MetricValue;
   precision: MetricValue;
   recall: MetricValue;
   f1: MetricValue;
   log_loss: MetricValue;
   auc?: AucValue;
-}
+};
 
-export interface RegressionMetrics {
+export type RegressionMetrics = {
   mae: MetricValue;
   rmse: MetricValue;
-}
+};
 
 export interface PerformanceSnapshot {
   /** labelled rows in the window */

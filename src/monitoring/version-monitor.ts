@@ -3,13 +3,12 @@
 // window, the online performance against ground truth with its concept-drift alerts, and the
 // counters behind /stats and /metrics; for live traffic, data quality per feature. O(1) per row
 // per column on the request path; reads happen at scrape and sweep time.
-import type { PerformanceConfig } from '../config/model-config.js';
+import type { DataQualityConfig, PerformanceConfig } from '../config/model-config.js';
 import type { CounterSeries, HistogramSeries } from './fast-metrics.js';
 import type { PredictionColumns } from '../inference/predictions.js';
 import type { Clock } from './clock.js';
 import { ConceptDriftPolicy, type ConceptDriftState, type ConceptDriftTransition } from './concept-drift.js';
 import { DataQualityWindow, type QualityColumn, type QualityTransition } from './data-quality.js';
-import type { DataQualityConfig } from '../config/model-config.js';
 import { DriftAlertPolicy, type ColumnDrift, type DriftAlertOptions, type DriftAlertTransition } from './drift-alerts.js';
 import { DriftWindow, type DriftOptions, type Reference } from './drift.js';
 import { LatencyWindow, type LatencyPercentiles } from './latency.js';
@@ -165,8 +164,7 @@ export class VersionMonitor {
     for (const role of ROLES) {
       const r = this.roles[role];
       if (!r.performance || !r.concept) continue;
-      const metrics = r.performance.snapshot().metrics as unknown as Record<string, { value: number | null; labels: number }>;
-      for (const alert of r.concept.evaluate(metrics)) transitions.push({ role, alert });
+      for (const alert of r.concept.evaluate(r.performance.snapshot().metrics)) transitions.push({ role, alert });
     }
     return transitions;
   }
