@@ -43,7 +43,15 @@ export const payloadTooLarge = (limit: number) =>
   new VigilError(413, 'payload_too_large', `request body is larger than the limit of ${limit} bytes`);
 export const unsupportedMediaType = (got: string) =>
   new VigilError(415, 'unsupported_media_type', `unsupported content type '${got}': send application/json`);
-export const unauthorized = () => new VigilError(401, 'unauthorized', 'missing or wrong bearer token');
+export const unauthorized = (what = 'bearer token') =>
+  new VigilError(401, 'unauthorized', `missing or wrong ${what}`, { headers: { 'WWW-Authenticate': 'Bearer' } });
+export const forbiddenHost = (host: string) =>
+  new VigilError(403, 'forbidden_host', `Host '${host}' is not one this server answers to (see --allowed-hosts)`);
+export const bodyTimeout = (ms: number) =>
+  new VigilError(408, 'body_timeout', `the request body did not arrive within ${ms} ms`);
+/** Too many bytes of request bodies are being received at once (--receive-budget). */
+export const receiveBudgetFull = (budget: number) =>
+  new VigilError(503, 'receive_budget', `the server is receiving ${budget} bytes of request bodies already; retry later`, { headers: { 'Retry-After': '1' } });
 export const queueFull = (key: string, limit: number) =>
   new VigilError(503, 'queue_full', `queue for ${key} is full (${limit} rows); retry later`, { headers: { 'Retry-After': '1' } });
 export const notReady = (what: string) =>

@@ -47,8 +47,20 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  // A bug must not take the server down silently: log it loudly, keep serving.
-  process.on('unhandledRejection', (reason) => logger.error({ err: String((reason as Error)?.stack ?? reason) }, 'unhandled rejection'));
+  // The last resort behind the guards around every uWS callback, timer and worker message: a
+  // bug that still escapes is logged (each distinct one once, then counted) and the server keeps
+  // serving the requests in flight rather than dropping all of them.
+  const seen = new Map<string, number>();
+  const lastResort = (kind: string) => (reason: unknown) => {
+    const text = String((reason as Error)?.stack ?? reason);
+    const count = (seen.get(text) ?? 0) + 1;
+    if (seen.size >= 1000 && count === 1) seen.clear(); // bounded, whatever the variety of bugs
+    seen.set(text, count);
+    if (count === 1) logger.error({ err: text }, kind);
+    else if (Number.isInteger(Math.log10(count))) logger.error({ err: text.split('\n')[0], occurrences: count }, `${kind} (repeated)`);
+  };
+  process.on('unhandledRejection', lastResort('unhandled rejection'));
+  process.on('uncaughtException', lastResort('uncaught exception'));
   try {
     await gateway.start();
   } catch (error) {

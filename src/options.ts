@@ -26,6 +26,22 @@ export interface Options {
   watch: boolean;
   allowUwsFallback: boolean;
   adminToken: string | null;
+  /** Bearer keys for the data plane (VIGIL_API_KEYS); empty = open. */
+  apiKeys: string[];
+  /** /metrics and /v2/health/* need an API key too. */
+  metricsAuth: boolean;
+  /** The admin API on its own listener; null = on the main port. */
+  adminHost: string | null;
+  adminPort: number | null;
+  /** Host header names accepted (lower case, no port); null = any. */
+  allowedHosts: string[] | null;
+  maxJsonDepth: number;
+  maxTensorElements: number;
+  bodyTimeoutMs: number;
+  receiveBudgetBytes: number;
+  predictionLogMaxBytes: number;
+  predictionLogKeep: number;
+  watchSettleMs: number;
   /** Alertmanager-format webhooks that receive every alert (repeatable flag). */
   alertWebhooks: string[];
   /** Predictions kept for POST /feedback to join labels to (0: no store). */
@@ -35,8 +51,8 @@ export interface Options {
 
 interface FlagSpec {
   env?: string;
-  /** list: repeatable flag, its env a comma-separated list */
-  kind: 'string' | 'int' | 'number' | 'bool' | 'list';
+  /** list: comma-separated names, lower-cased; urls: repeatable, case kept (the env var comma-separated) */
+  kind: 'string' | 'int' | 'number' | 'bool' | 'list' | 'urls';
   key: keyof Options;
   help: string;
 }
@@ -60,10 +76,21 @@ const FLAGS: Record<string, FlagSpec> = {
   '--pipeline-depth': { env: 'VIGIL_PIPELINE_DEPTH', kind: 'int', key: 'pipelineDepth', help: 'batches in flight per worker (default 2)' },
   '--monitoring': { env: 'VIGIL_MONITORING', kind: 'bool', key: 'monitoring', help: 'drift, percentiles and metrics on|off (default on)' },
   '--watch': { env: 'VIGIL_WATCH', kind: 'bool', key: 'watch', help: 'load new version folders as they appear (default off)' },
-  '--alert-webhook': { env: 'VIGIL_ALERT_WEBHOOK', kind: 'list', key: 'alertWebhooks', help: 'POST every alert, firing and resolved, as Alertmanager webhook JSON to URL (repeatable)' },
+  '--alert-webhook': { env: 'VIGIL_ALERT_WEBHOOK', kind: 'urls', key: 'alertWebhooks', help: 'POST every alert, firing and resolved, as Alertmanager webhook JSON to URL (repeatable)' },
   '--feedback-store-rows': { env: 'VIGIL_FEEDBACK_STORE_ROWS', kind: 'int', key: 'feedbackStoreRows', help: 'prediction rows kept for POST /feedback to join labels to; 0 turns the store off (default 100000)' },
   '--feedback-ttl-seconds': { env: 'VIGIL_FEEDBACK_TTL_SECONDS', kind: 'number', key: 'feedbackTtlSeconds', help: 'how long a prediction waits for its label (default 3600)' },
   '--allow-uws-fallback': { env: 'VIGIL_ALLOW_UWS_FALLBACK', kind: 'bool', key: 'allowUwsFallback', help: "run on uWebSockets.js's slow pure-JS fallback if the native binary fails (default off)" },
+  '--max-json-depth': { env: 'VIGIL_MAX_JSON_DEPTH', kind: 'int', key: 'maxJsonDepth', help: 'nesting depth of a JSON body, 400 above (default 64)' },
+  '--max-tensor-elements': { env: 'VIGIL_MAX_TENSOR_ELEMENTS', kind: 'int', key: 'maxTensorElements', help: 'elements of one input tensor, 400 above (default 16777216)' },
+  '--body-timeout-ms': { env: 'VIGIL_BODY_TIMEOUT_MS', kind: 'int', key: 'bodyTimeoutMs', help: 'a request body must arrive within this, 408 after (default 8000, at most 9000)' },
+  '--receive-budget': { env: 'VIGIL_RECEIVE_BUDGET', kind: 'int', key: 'receiveBudgetBytes', help: 'bytes of request bodies being received at once, 503 beyond (default 67108864)' },
+  '--allowed-hosts': { env: 'VIGIL_ALLOWED_HOSTS', kind: 'list', key: 'allowedHosts', help: "Host header names accepted, comma-separated, or '*' for any (default: localhost names when bound to loopback, else any)" },
+  '--metrics-auth': { env: 'VIGIL_METRICS_AUTH', kind: 'bool', key: 'metricsAuth', help: '/metrics and /v2/health/* need an API key too (default off)' },
+  '--admin-host': { env: 'VIGIL_ADMIN_HOST', kind: 'string', key: 'adminHost', help: 'serve the admin API on its own listener at this address (default: on the main port; 127.0.0.1 with --admin-port)' },
+  '--admin-port': { env: 'VIGIL_ADMIN_PORT', kind: 'int', key: 'adminPort', help: 'serve the admin API on its own listener at this port (0 picks one)' },
+  '--prediction-log-max-bytes': { env: 'VIGIL_PREDICTION_LOG_MAX_BYTES', kind: 'int', key: 'predictionLogMaxBytes', help: 'rotate the prediction log at this size (default 104857600)' },
+  '--prediction-log-keep': { env: 'VIGIL_PREDICTION_LOG_KEEP', kind: 'int', key: 'predictionLogKeep', help: 'rotated prediction logs kept (FILE.1 … FILE.N; default 5)' },
+  '--watch-settle-ms': { env: 'VIGIL_WATCH_SETTLE_MS', kind: 'int', key: 'watchSettleMs', help: "--watch loads a version folder once its files are unchanged this long, or at once with a READY file (default 5000)" },
 };
 
 export class OptionsError extends Error {}
@@ -76,6 +103,9 @@ export function defaults(): Options {
     maxBodyBytes: 1024 * 1024, maxInstances: 1024, timeoutMs: 30_000,
     batching: true, maxBatchSize: 64, maxQueueDelayUs: 0, maxQueueRows: 4096, pipelineDepth: 2,
     monitoring: true, watch: false, allowUwsFallback: false, adminToken: null,
+    apiKeys: [], metricsAuth: false, adminHost: null, adminPort: null, allowedHosts: null,
+    maxJsonDepth: 64, maxTensorElements: 16_777_216, bodyTimeoutMs: 8000, receiveBudgetBytes: 64 * 1024 * 1024,
+    predictionLogMaxBytes: 100 * 1024 * 1024, predictionLogKeep: 5, watchSettleMs: 5000,
     alertWebhooks: [], feedbackStoreRows: 100_000, feedbackTtlSeconds: 3600,
   };
 }
@@ -91,6 +121,7 @@ export function usage(): string {
     '  --help                       this text',
     '',
     'Admin API: set VIGIL_ADMIN_TOKEN (off without it).',
+    'Data-plane keys: VIGIL_API_KEYS=key1,key2 (Authorization: Bearer KEY; open without it).',
   ].join('\n');
 }
 
@@ -98,13 +129,13 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   const options = defaults();
   const set = (spec: FlagSpec, raw: string, source: string) => {
     const record = options as unknown as Record<string, unknown>;
-    if (spec.kind === 'list') record[spec.key] = [...(record[spec.key] as string[]), raw];
+    if (spec.kind === 'urls') record[spec.key] = [...(record[spec.key] as string[]), raw];
     else record[spec.key] = convert(spec, raw, source);
   };
   for (const spec of Object.values(FLAGS)) {
     const raw = spec.env ? env[spec.env] : undefined;
     if (raw === undefined || raw === '') continue;
-    if (spec.kind === 'list') for (const part of raw.split(',').map((x) => x.trim()).filter(Boolean)) set(spec, part, spec.env!);
+    if (spec.kind === 'urls') for (const part of raw.split(',').map((x) => x.trim()).filter(Boolean)) set(spec, part, spec.env!);
     else set(spec, raw, spec.env!);
   }
   for (let i = 0; i < argv.length; i++) {
@@ -128,16 +159,40 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     set(spec, value, flag);
   }
   options.adminToken = env.VIGIL_ADMIN_TOKEN ? env.VIGIL_ADMIN_TOKEN : null;
+  options.apiKeys = (env.VIGIL_API_KEYS ?? '').split(',').map((k) => k.trim()).filter(Boolean);
   options.models = resolve(options.models);
+  options.allowedHosts = allowedHosts(options.allowedHosts, options.host);
+  if (options.adminHost !== null && options.adminPort === null) throw new OptionsError('--admin-host needs --admin-port');
+  if (options.adminPort !== null) options.adminHost ??= '127.0.0.1';
   check(options);
   return options;
+}
+
+/** Loopback names, the ones a DNS-rebinding page cannot make a browser send. */
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1', '[::1]'];
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * The Host names to accept: the flag's list ('*' = any); by default the loopback names when
+ * bound to loopback (so a DNS-rebinding page cannot read the API), and any otherwise.
+ */
+function allowedHosts(names: string[] | null, bindHost: string): string[] | null {
+  if (names === null) return isLoopback(bindHost) ? [...new Set([...LOOPBACK_NAMES, bindHost])] : null;
+  if (names.includes('*')) return null;
+  if (!names.length) throw new OptionsError("--allowed-hosts needs at least one name, or '*' for any");
+  return names;
 }
 
 function convert(spec: FlagSpec, raw: string, source: string): unknown {
   switch (spec.kind) {
     case 'string':
-    case 'list':
+    case 'urls':
       return raw;
+    case 'list':
+      return raw.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);
     case 'bool':
       if (/^(on|true|1|yes)$/i.test(raw)) return true;
       if (/^(off|false|0|no)$/i.test(raw)) return false;
@@ -168,6 +223,16 @@ function check(o: Options): void {
   if (o.maxQueueDelayUs < 0) fail(`--max-queue-delay-us must not be negative`);
   if (o.maxQueueRows < 1) fail(`--max-queue-rows must be at least 1`);
   if (o.pipelineDepth < 1 || o.pipelineDepth > 16) fail(`--pipeline-depth must be 1..16`);
+  if (o.maxJsonDepth < 2 || o.maxJsonDepth > 1000) fail(`--max-json-depth must be 2..1000`);
+  if (o.maxTensorElements < 1 || o.maxTensorElements > 2 ** 31 - 1) fail(`--max-tensor-elements must be 1..${2 ** 31 - 1}`);
+  // uWebSockets.js cuts a body still arriving after its fixed 10 s idle timeout: answer first.
+  if (o.bodyTimeoutMs < 100 || o.bodyTimeoutMs > 9000) fail(`--body-timeout-ms must be 100..9000 (uWebSockets.js closes a connection whose body is still arriving after 10 s)`);
+  if (o.receiveBudgetBytes < o.maxBodyBytes) fail(`--receive-budget must be at least --max-body (${o.maxBodyBytes})`);
+  if (o.adminPort !== null && (o.adminPort < 0 || o.adminPort > 65535)) fail(`--admin-port must be 0..65535, got ${o.adminPort}`);
+  if (o.adminPort !== null && o.adminPort !== 0 && o.adminPort === o.port && o.adminHost === o.host) fail('--admin-port must differ from --port');
+  if (o.predictionLogMaxBytes < 4096) fail('--prediction-log-max-bytes must be at least 4096');
+  if (o.predictionLogKeep < 1 || o.predictionLogKeep > 1000) fail('--prediction-log-keep must be 1..1000');
+  if (o.watchSettleMs < 0) fail('--watch-settle-ms must not be negative');
   if (o.feedbackStoreRows < 0) fail(`--feedback-store-rows must not be negative`);
   if (!(o.feedbackTtlSeconds > 0)) fail(`--feedback-ttl-seconds must be a number of seconds > 0`);
   for (const url of o.alertWebhooks) {

@@ -1,25 +1,13 @@
 // A throw-away copy of a models directory with one model's config.json changed, in the OS
-// temp directory (the bundled models/ is never touched). The bundled models are small
-// (< 1 MB in all), so a plain copy is simplest.
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// temp directory (the bundled models/ is never touched): the tests' tempModels over every model.
+import { readdirSync, rmSync } from 'node:fs';
+import { tempModels, type ConfigEdit } from '../../test/helpers/models.js';
 
-export type ConfigEdit = (config: Record<string, unknown>) => void;
+export type { ConfigEdit };
 
 export function makeModelsVariant(modelsDir: string, label: string, model: string, edit: ConfigEdit): string {
-  const dir = mkdtempSync(join(tmpdir(), `vigil-bench-${label}-`));
-  cpSync(modelsDir, dir, { recursive: true });
-  const configPath = join(dir, model, 'config.json');
-  let config: Record<string, unknown> = {};
-  try {
-    config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-  } catch {
-    // no config.json: start from an empty one
-  }
-  edit(config);
-  writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n');
-  return dir;
+  const models = readdirSync(modelsDir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  return tempModels(modelsDir, models, { [model]: edit }, `vigil-bench-${label}-`).dir;
 }
 
 export function removeModelsVariant(dir: string): void {

@@ -1,12 +1,13 @@
 // Admin API under /admin: traffic weights and shadow, version load/unload, promote, rollback.
 // Off (404) without VIGIL_ADMIN_TOKEN; the bearer token is compared in constant time, and
 // every change is logged with who (a token fingerprint) and what (old -> new).
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { badRequest, conflict, notFound, notReady, unauthorized, VigilError } from '../errors.js';
 import type { ModelRegistry, ServedModel } from '../serving/registry.js';
 import { liveVersions, validateTrafficPolicy } from '../routing/traffic.js';
 import { isVersionName } from '../config/names.js';
+import { bearer, hashKeys, matchesAnyKey } from './access.js';
 import type { Exchange } from './exchange.js';
 import { readJsonObject } from './json-body.js';
 import type { Handler, Router } from './router.js';
@@ -18,20 +19,16 @@ export interface AdminContext {
   maxBodyBytes: number;
 }
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
-
 export function mountAdmin(router: Router, context: AdminContext): void {
-  const expected = context.token === null ? null : digest(context.token);
-  const tokenId = context.token === null ? null : digest(context.token).toString('hex').slice(0, 8);
+  const expected = context.token === null ? null : hashKeys([context.token]);
+  const tokenId = context.token === null ? null : createHash('sha256').update(context.token).digest('hex').slice(0, 8);
 
   /** Wraps a handler with the admin checks: off → 404, bad token → 401. */
   const guarded = (handler: (ex: Exchange, model: ServedModel, params: string[]) => unknown): Handler =>
     async (ex, params) => {
       if (!expected) throw notFound(`no route ${ex.method} ${ex.url} (the admin API is off: set VIGIL_ADMIN_TOKEN)`);
-      const header = ex.header('authorization') ?? '';
-      const match = /^Bearer\s+(.+)$/i.exec(header);
-      // Hash both sides so the comparison is constant-time whatever the token length.
-      if (!match || !timingSafeEqual(digest(match[1]!.trim()), expected)) throw unauthorized();
+      const token = bearer(ex.header('authorization'));
+      if (token === null || !matchesAnyKey(token, expected)) throw unauthorized('admin bearer token (VIGIL_ADMIN_TOKEN)');
       const model = context.registry.get(params[0]!);
       if (!model) throw notFound(`unknown model '${params[0]}'`);
       await handler(ex, model, params);
@@ -61,7 +58,7 @@ export function mountAdmin(router: Router, context: AdminContext): void {
         audit(model, 'set traffic', { old: before, new: policy });
         answerTraffic(ex, model);
       }),
-    })
+    }, 'admin')
     .route('/admin/models/:model/versions/:version/load', {
       POST: guarded(async (ex, model, [, version]) => {
         checkVersionName(version!);
@@ -75,7 +72,7 @@ export function mountAdmin(router: Router, context: AdminContext): void {
         audit(model, 'load version', { version, loaded: model.loadedVersions() });
         ex.sendJson(200, { model: model.name, version, state: 'ready', versions: model.loadedVersions(), traffic: model.traffic?.get() ?? null });
       }),
-    })
+    }, 'admin')
     .route('/admin/models/:model/versions/:version/unload', {
       POST: guarded(async (ex, model, [, version]) => {
         checkVersionName(version!);
@@ -91,7 +88,7 @@ export function mountAdmin(router: Router, context: AdminContext): void {
         audit(model, 'unload version', { version, loaded: model.loadedVersions() });
         ex.sendJson(200, { model: model.name, version, state: 'unloaded', versions: model.loadedVersions() });
       }),
-    })
+    }, 'admin')
     .route('/admin/models/:model/promote', {
       POST: guarded(async (ex, model) => {
         const body = await readJsonObject(ex, context.maxBodyBytes);
@@ -105,7 +102,7 @@ export function mountAdmin(router: Router, context: AdminContext): void {
         audit(model, 'promote', { old: before, new: model.traffic!.get() });
         answerTraffic(ex, model);
       }),
-    })
+    }, 'admin')
     .route('/admin/models/:model/rollback', {
       POST: guarded((ex, model) => {
         const traffic = model.traffic;
@@ -120,5 +117,5 @@ export function mountAdmin(router: Router, context: AdminContext): void {
         audit(model, 'rollback', { old: before, new: traffic.get() });
         answerTraffic(ex, model);
       }),
-    });
+    }, 'admin');
 }

@@ -1,11 +1,16 @@
 // Request-body helpers shared by the protocol handlers.
 import { badRequest } from '../errors.js';
+import { checkJsonDepth } from '../validation/limits.js';
 import type { Exchange } from './exchange.js';
 
-/** Parses a JSON body; a syntax error answers 400 with the parser's own description. */
+/**
+ * Parses a JSON body; a syntax error answers 400 with the parser's own description, and a body
+ * nested deeper than --max-json-depth is refused before it is parsed.
+ */
 export async function readJsonObject(exchange: Exchange, limit: number): Promise<Record<string, unknown>> {
   const text = await exchange.readText(limit, true);
   if (text.length === 0) throw badRequest('request body is empty; send a JSON object');
+  checkJsonDepth(text, exchange.maxJsonDepth);
   let body: unknown;
   try {
     body = JSON.parse(text);

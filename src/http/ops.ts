@@ -15,8 +15,9 @@ export function mountOps(router: Router, context: OpsContext): void {
   router
     .route('/metrics', {
       GET: async (ex) => ex.send(200, await context.metrics.exposition(), context.metrics.contentType),
-    })
+    }, 'probe')
     .route('/stats', { GET: (ex) => ex.sendJson(200, context.stats.snapshot()) })
-    .route('/dashboard', { GET: (ex) => ex.send(200, DASHBOARD, 'text/html; charset=utf-8') })
-    .route('/', { GET: (ex) => ex.send(200, DASHBOARD, 'text/html; charset=utf-8') });
+    // The page is a static shell; it asks /stats (with the key in its URL fragment, if any).
+    .route('/dashboard', { GET: (ex) => ex.send(200, DASHBOARD, 'text/html; charset=utf-8') }, 'page')
+    .route('/', { GET: (ex) => ex.send(200, DASHBOARD, 'text/html; charset=utf-8') }, 'page');
 }

@@ -41,14 +41,14 @@ export function mountV2(router: Router, context: V2Context): void {
     .route('/v2', {
       GET: (ex) => ex.sendJson(200, { name: 'vigil', version: context.serverVersion, extensions: ['model_repository_metadata'] }),
     })
-    .route('/v2/health/live', { GET: (ex) => ex.sendJson(200, { live: true }) })
+    .route('/v2/health/live', { GET: (ex) => ex.sendJson(200, { live: true }) }, 'probe')
     .route('/v2/health/ready', {
       GET: (ex) => {
         const notReadyModels = [...registry.models.values()].filter((m) => !m.ready).map((m) => m.name);
         if (notReadyModels.length) ex.sendJson(503, { ready: false, error: `models not ready: ${notReadyModels.join(', ')}` });
         else ex.sendJson(200, { ready: true });
       },
-    })
+    }, 'probe')
     .route('/v2/models/:model', {
       GET: (ex, [name]) => ex.sendJson(200, metadata(findModel(name!), defaultVersion(findModel(name!)))),
     })

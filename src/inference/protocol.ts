@@ -19,11 +19,11 @@ export interface RunResult {
 export type ControlMessage =
   | { op: 'load'; requestId: number; key: string; path: string }
   | { op: 'unload'; requestId: number; key: string }
-  | { op: 'ping'; requestId: number };
+  | { op: 'ping'; requestId: number }
+  /** To one (new) worker: the versions every worker holds, to load before it takes work. */
+  | { op: 'sync'; requestId: number; threadId: number; versions: [key: string, path: string][] };
 
-export interface ControlReply {
-  op: 'ack';
-  requestId: number;
-  threadId: number;
-  error?: string;
-}
+export type ControlReply =
+  | { op: 'ack'; requestId: number; threadId: number; error?: string }
+  /** A worker that just started (a replacement for one that died, too) asks what to load. */
+  | { op: 'hello'; threadId: number };

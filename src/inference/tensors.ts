@@ -90,12 +90,6 @@ export function isBigIntType(type: OrtType): boolean {
   return type === 'int64' || type === 'uint64';
 }
 
-export function elementCount(dims: readonly number[]): number {
-  let n = 1;
-  for (const d of dims) n *= d;
-  return n;
-}
-
 // IEEE 754 half precision <-> double. ORT takes float16 tensors as Uint16Array bit patterns.
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

@@ -36,22 +36,52 @@ async function unload(key: string): Promise<void> {
 
 const control = new BroadcastChannel((Piscina.workerData as { channel: string }).channel);
 control.onmessage = (event: unknown) => {
-  const message = (event as { data: ControlMessage }).data;
+  // An exception here would kill the thread outside any task: answer it as this message's error.
+  const message = (event as { data: ControlMessage | ControlReply }).data;
   const reply = (error?: unknown) => {
+    if (!('requestId' in message)) return;
     const answer: ControlReply = {
       op: 'ack', requestId: message.requestId, threadId,
-      error: error === undefined ? undefined : String((error as Error).message ?? error),
+      error: error === undefined ? undefined : String((error as Error)?.message ?? error),
     };
     control.postMessage(answer);
   };
-  if (message.op === 'load') sessionFor(message.key, message.path).then(() => reply(), reply);
-  else if (message.op === 'unload') unload(message.key).then(() => reply(), reply);
-  else if (message.op === 'ping') reply();
+  try {
+    if (message.op === 'load') sessionFor(message.key, message.path).then(() => reply(), reply);
+    else if (message.op === 'unload') unload(message.key).then(() => reply(), reply);
+    else if (message.op === 'ping') reply();
+    else if (message.op === 'sync' && message.threadId === threadId) {
+      Promise.all(message.versions.map(([key, path]) => sessionFor(key, path))).then(() => reply(), reply);
+    }
+  } catch (error) {
+    reply(error);
+  }
 };
 // The channel must not keep a worker alive once piscina wants it gone.
 (control as unknown as { unref?: () => void }).unref?.();
+// A new thread (a replacement for one that died, too) loads every served version at once.
+control.postMessage({ op: 'hello', threadId } satisfies ControlReply);
+
+/**
+ * Test-only fault injection, read once and only when set (VIGIL_TEST_WORKER_FAULT="exit:N,throw:M"):
+ * a batch whose first input holds the value N makes this thread exit mid-batch, as a crash in
+ * native code would; one holding M is answered, then the thread throws from a timer, dying
+ * while idle. Never set in production; one comparison per batch when unset.
+ */
+const FAULTS = parseFaults(process.env.VIGIL_TEST_WORKER_FAULT);
+
+function parseFaults(spec: string | undefined): { exit: number; throw: number } | null {
+  if (!spec) return null;
+  const fields = new Map(spec.split(',').map((field) => field.split(':') as [string, string]));
+  return { exit: Number(fields.get('exit')), throw: Number(fields.get('throw')) };
+}
 
 export default async function run(task: RunTask): Promise<RunResult> {
+  if (FAULTS !== null) {
+    const values = (task.inputs[0]?.data ?? []) as { includes(value: unknown): boolean };
+    if (values.includes(FAULTS.exit)) process.exit(70);
+    if (values.includes(FAULTS.throw)) setTimeout(() => { throw new Error('injected fault: worker thread failing while idle'); }, 50);
+  }
   const session = await sessionFor(task.key, task.path);
   const feeds: Record<string, ort.Tensor> = {};
   for (const input of task.inputs) {

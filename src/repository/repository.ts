@@ -1,8 +1,9 @@
 // The model repository on disk: models/<model>/[config.json] and numbered version folders,
 // each with model.onnx and (for drift) reference.json — or one model's folder (layout.ts).
 // Scanning never throws for one bad model: its error is recorded and the rest load.
-import { readFile, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 import { invalidFile, notFound } from '../errors.js';
 import { parseReference, type Reference } from '../config/reference.js';
 import { parseModelConfig, type ModelConfig } from '../config/model-config.js';
@@ -63,6 +64,7 @@ export async function loadVersionArtifact(layout: RepositoryLayout, model: strin
   await stat(path).catch(() => {
     throw notFound(`${shown(root, path)} is missing`);
   });
+  await checkInside(root, path);
   let signature: GraphSignature;
   try {
     signature = await readGraphSignature(path);
@@ -94,8 +96,38 @@ async function readReference(root: string, file: string): Promise<Reference | nu
   }
 }
 
+/**
+ * Refuses a file that resolves (through a symlinked folder or file) outside the repository: a
+ * load request must not make Vigil open, or quote in an error, anything else on the machine.
+ * Symlinks that stay inside the repository are fine.
+ */
+async function checkInside(root: string, file: string): Promise<void> {
+  const [realRoot, realFile] = await Promise.all([realpath(root), realpath(file)]);
+  if (!realFile.startsWith(realRoot + sep)) {
+    throw invalidFile(shown(root, file), 'resolves (through a symbolic link) to a file outside the model repository; refused');
+  }
+}
+
+/**
+ * A message with the repository's absolute path (as given and as resolved) replaced by paths
+ * relative to it: what the server's layout looks like is none of a client's business.
+ */
+export function hideRepositoryPaths(root: string, message: string): string {
+  let real = root;
+  try {
+    real = realpathSync(root);
+  } catch {
+    // The repository is gone: the path as given is all there is to hide.
+  }
+  let hidden = message;
+  for (const prefix of new Set([root, real])) hidden = hidden.split(prefix + sep).join('').split(prefix).join('.');
+  return hidden;
+}
+
 /** A JSON file of the repository, or null when it does not exist. */
 async function readJsonFile(root: string, file: string): Promise<unknown> {
+  const exists = await stat(file).then(() => true, () => false);
+  if (exists) await checkInside(root, file);
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
     // fs messages carry the absolute path; the error code says enough.

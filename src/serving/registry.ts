@@ -2,6 +2,7 @@
 // and the load/unload life cycle that keeps every worker in step before traffic is routed.
 // Each version's state moves loading → ready → draining → (gone), or loading → unavailable.
 import type { Logger } from 'pino';
+import { VigilError } from '../errors.js';
 import type { BatchScheduler } from '../inference/batcher.js';
 import type { InferencePool } from '../inference/pool.js';
 import type { Clock } from '../monitoring/clock.js';
@@ -10,7 +11,7 @@ import type { Metrics } from '../monitoring/metrics.js';
 import { VersionMonitor } from '../monitoring/version-monitor.js';
 import { defaultPolicy, TrafficState, validateTrafficPolicy, type TrafficPolicy } from '../routing/traffic.js';
 import type { RepositoryLayout } from '../repository/layout.js';
-import { loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from '../repository/repository.js';
+import { hideRepositoryPaths, loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from '../repository/repository.js';
 import { monitorSettings } from './monitor-settings.js';
 import { ServedModel } from './served-model.js';
 import { ServedVersion, type ServingDefaults } from './served-version.js';
@@ -57,13 +58,16 @@ export class ModelRegistry {
 
   /** Loads a version folder at runtime (admin API, --watch); not routed until weights say so. */
   async loadVersion(model: ServedModel, version: string): Promise<ServedVersion> {
+    model.unloadedOnPurpose.delete(version);
     const existing = model.versions.get(version);
     if (existing && existing.state === 'ready') return existing;
     let artifact: VersionArtifact;
     try {
       artifact = await loadVersionArtifact(this.layout, model.name, version);
     } catch (error) {
-      model.markUnavailable(version, (error as Error).message);
+      // A folder that is not there is not a version: nothing to remember (a client naming
+      // random versions must not grow the status table or turn 404s into 503s).
+      if (!(error instanceof VigilError && error.status === 404)) model.markUnavailable(version, (error as Error).message);
       throw error;
     }
     const served = await this.loadArtifact(model, artifact);
@@ -73,6 +77,8 @@ export class ModelRegistry {
 
   /** Stops routing to a version, lets its queued and running batches finish, then frees it. */
   async unloadVersion(model: ServedModel, version: ServedVersion): Promise<void> {
+    // Remembered, so that --watch does not load the folder straight back.
+    model.unloadedOnPurpose.add(version.version);
     version.state = 'draining';
     await this.scheduler.drain(version.key);
     model.versions.delete(version.version);
@@ -82,12 +88,18 @@ export class ModelRegistry {
   }
 
   /**
-   * Re-scans a model folder for version folders that are not loaded yet (--watch). A folder
-   * that fails to load (often one still being copied) is reported and tried again next scan.
+   * Re-scans a model folder for version folders that are not loaded yet (--watch), loading
+   * those `ready` accepts (complete on disk). A version unloaded through the admin API stays
+   * unloaded until the admin API loads it again. A folder that fails to load is reported and
+   * tried again next scan.
    */
-  async discoverVersions(name: string): Promise<{ added: string[]; failed: { version?: string; message: string }[] }> {
+  async discoverVersions(
+    name: string,
+    ready: (dir: string) => Promise<boolean>,
+  ): Promise<{ added: string[]; failed: { version?: string; message: string }[] }> {
     const model = this.models.get(name);
     if (!model) {
+      if (!(await ready(this.layout.modelDir(name)))) return { added: [], failed: [] };
       const artifact = await scanModel(this.layout, name);
       if (!artifact.versions.length) return { added: [], failed: artifact.error ? [{ message: artifact.error }] : artifact.failures };
       const added = await this.addModel(artifact);
@@ -97,7 +109,11 @@ export class ModelRegistry {
     const added: string[] = [];
     const failed: { version?: string; message: string }[] = [];
     for (const version of await this.layout.versionNames(name)) {
-      if (model.versions.has(version)) continue;
+      if (model.versions.has(version) || model.unloadedOnPurpose.has(version)) continue;
+      if (!(await ready(this.layout.versionDir(name, version)))) {
+        model.markLoading(version, 'waiting for the folder to be complete (files unchanged for --watch-settle-ms, or a READY file)');
+        continue;
+      }
       try {
         await this.loadArtifact(model, await loadVersionArtifact(this.layout, name, version));
         added.push(version);
@@ -120,8 +136,10 @@ export class ModelRegistry {
       model.clearStatus(artifact.version);
       return served;
     } catch (error) {
-      model.markUnavailable(artifact.version, (error as Error).message);
-      throw error;
+      // ONNX Runtime's messages name the absolute path of model.onnx: shown relative instead.
+      const message = hideRepositoryPaths(this.layout.root, (error as Error).message);
+      model.markUnavailable(artifact.version, message);
+      throw error instanceof VigilError ? error : new Error(message);
     }
   }
 

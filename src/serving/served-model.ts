@@ -26,6 +26,8 @@ export class ServedModel {
   traffic: TrafficState | null = null;
   readonly guard: CanaryGuard | null;
   readonly agreements = new Map<string, AgreementTracker>();
+  /** Versions the admin API unloaded: --watch leaves them alone until the admin API loads them. */
+  readonly unloadedOnPurpose = new Set<string>();
   private shadowSampler: { revision: number; sampler: ShadowSampler | null } = { revision: -1, sampler: null };
 
   constructor(
@@ -58,8 +60,8 @@ export class ServedModel {
     return [...versions].sort(byVersion).map((v) => this.status(v)!);
   }
 
-  markLoading(version: string): void {
-    if (!this.versions.has(version)) this.unloaded.set(version, { version, state: 'loading', reason: 'loading into every worker' });
+  markLoading(version: string, reason = 'loading into every worker'): void {
+    if (!this.versions.has(version)) this.unloaded.set(version, { version, state: 'loading', reason });
   }
 
   markUnavailable(version: string, reason: string): void {

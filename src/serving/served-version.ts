@@ -16,6 +16,7 @@ export interface ServingDefaults {
   maxQueueDelayUs: number;
   maxQueueRows: number;
   maxInstances: number;
+  maxTensorElements: number;
 }
 
 /** What a version needs to know of its model (the model holds its versions, not the reverse). */
@@ -61,12 +62,13 @@ export class ServedVersion {
       maxQueueDelayUs: batching.max_queue_delay_us ?? defaults.maxQueueDelayUs,
       maxQueueRows: batching.max_queue_rows ?? defaults.maxQueueRows,
     };
+    // A request larger than the queue could ever hold is refused up front, whatever the protocol.
+    const maxRows = Math.min(config?.max_instances ?? defaults.maxInstances, this.target.maxQueueRows);
     let rows: RowSchema | null = null;
     let rowsError: string | null = null;
     try {
       rows = buildRowSchema(model.name, inputs, {
-        inputName: config?.input, features: config?.features,
-        maxInstances: config?.max_instances ?? defaults.maxInstances,
+        inputName: config?.input, features: config?.features, maxInstances: maxRows,
       });
     } catch (error) {
       if (config?.features) throw error; // a config that names features must fit the graph
@@ -75,7 +77,8 @@ export class ServedVersion {
     this.rows = rows;
     this.rowsError = rowsError;
     checkReferenceColumns(artifact, rows);
-    this.v2 = new V2Decoder(inputs, outputs, this.target.batchable, rows?.featureInput() ?? null);
+    this.v2 = new V2Decoder(inputs, outputs, this.target.batchable, rows?.featureInput() ?? null,
+      { maxTensorElements: defaults.maxTensorElements, maxRows });
     this.reader = new PredictionReader(model.task, outputs, config);
     this.monitor = watch(this.reader, rows?.featureNames ?? null);
   }

@@ -2,10 +2,10 @@
 // policies from config.json, or a plain array width inferred from the ONNX input. Compiled once
 // with ajv; decoding writes validated rows straight into the typed array the batcher will send.
 // A refused value names its field (`features/mean_radius`, `instances/3/mean_radius`) and a
-// reason (missing, type, minimum, maximum, not_finite, unknown_feature, row_shape).
+// reason (missing, type, minimum, maximum, not_finite, range, unknown_feature, row_shape).
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { rejected } from '../errors.js';
-import { allocate, isBigIntType, type OrtType, type TensorData, type TensorSpec } from '../inference/tensors.js';
+import { allocate, INTEGER_RANGES, isBigIntType, isFloatType, ortToV2, type OrtType, type TensorData, type TensorSpec } from '../inference/tensors.js';
 import type { DecodedInputs, FeatureInput } from './decoded.js';
 import type { FeatureConfig, MissingPolicy } from '../config/model-config.js';
 import { ajv, describeAjvError } from '../config/ajv.js';
@@ -190,10 +190,11 @@ function featureSchema(feature: FeatureConfig): Record<string, unknown> {
 function fillValue(policy: MissingPolicy | undefined, name: string | undefined, type: OrtType): number | null {
   if (policy === undefined || policy === 'reject') return null;
   if (policy === 'nan') {
-    if (isBigIntType(type) || type.startsWith('int') || type.startsWith('uint')) {
-      throw new Error(`feature ${name}: missing "nan" needs a floating-point input, and '${type}' has no NaN`);
-    }
+    if (!isFloatType(type)) throw new Error(`feature ${name}: missing "nan" needs a floating-point input, and '${type}' has no NaN`);
     return NaN;
+  }
+  if (!isFloatType(type) && !Number.isInteger(policy.impute)) {
+    throw new Error(`feature ${name}: missing {"impute": ${policy.impute}} must be a whole number for the '${type}' input`);
   }
   return policy.impute;
 }
@@ -204,18 +205,43 @@ function fillValue(policy: MissingPolicy | undefined, name: string | undefined, 
  */
 function write(type: OrtType, data: TensorData, offset: number, values: readonly number[], missing: readonly number[],
   at: (index: number) => string, field: (index: number) => string): void {
-  if (isBigIntType(type)) {
-    const target = data as BigInt64Array;
-    for (let i = 0; i < values.length; i++) target[offset + i] = BigInt(Math.trunc(values[i]!));
-  } else {
-    const target = data as Float32Array;
-    target.set(values, offset);
-    // ajv refused non-numbers and non-finite numbers; a finite float64 beyond the float32 range
-    // (say 1e39) still turns into Infinity here, which the model must not see either.
-    for (let i = 0; i < values.length; i++) {
-      if (!Number.isFinite(target[offset + i]!) && !(Number.isNaN(values[i]!) && missing.includes(offset + i))) {
-        throw rejected(`${at(i)} is ${values[i]}, outside the ${type} range`, field(i), 'not_finite');
+  if (!isFloatType(type)) {
+    writeIntegers(type, data, offset, values, at, field);
+    return;
+  }
+  const target = data as Float32Array;
+  target.set(values, offset);
+  // ajv refused non-numbers and non-finite numbers; a finite float64 beyond the float32 range
+  // (say 1e39) still turns into Infinity here, which the model must not see either.
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(target[offset + i]!) && !(Number.isNaN(values[i]!) && missing.includes(offset + i))) {
+      throw rejected(`${at(i)} is ${values[i]}, outside the ${type} range`, field(i), 'not_finite');
+    }
+  }
+}
+
+/**
+ * Integer inputs take whole numbers within the type's range, exactly: a typed array would
+ * truncate 1.9 to 1 and wrap 1e19 to a negative number without a word. 64-bit integers stop at
+ * ±2^53, beyond which a JSON number no longer holds the integer the client wrote.
+ */
+function writeIntegers(type: OrtType, data: TensorData, offset: number, values: readonly number[],
+  at: (index: number) => string, field: (index: number) => string): void {
+  const [min, max] = INTEGER_RANGES[type]!;
+  const big = isBigIntType(type);
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
+    if (!Number.isInteger(value)) throw rejected(`${at(i)} must be a whole number (${ortToV2(type)} input), got ${value}`, field(i), 'type');
+    if (big) {
+      if (!Number.isSafeInteger(value) || BigInt(value) < (min as bigint) || BigInt(value) > (max as bigint)) {
+        throw rejected(`${at(i)} is ${value}, outside ${ortToV2(type)} values a JSON number holds exactly (|n| ≤ 2^53 − 1${type === 'uint64' ? ', n ≥ 0' : ''})`, field(i), 'range');
       }
+      (data as BigInt64Array)[offset + i] = BigInt(value);
+    } else {
+      if (value < (min as number) || value > (max as number)) {
+        throw rejected(`${at(i)} is ${value}, outside the ${ortToV2(type)} range ${min}..${max}`, field(i), 'range');
+      }
+      (data as Int32Array)[offset + i] = value;
     }
   }
 }

@@ -4,11 +4,12 @@
 import type { ValidateFunction } from 'ajv';
 import { badRequest } from '../errors.js';
 import {
-  allocate, elementCount, floatToHalf, INTEGER_RANGES, isBigIntType, ortToV2, V2_DATATYPES,
+  allocate, floatToHalf, INTEGER_RANGES, isBigIntType, ortToV2, V2_DATATYPES,
   type OrtType, type TensorData, type TensorSpec, type V2Datatype, type WireTensor,
 } from '../inference/tensors.js';
 import { ajv, describeAjvError } from '../config/ajv.js';
 import type { DecodedInputs, FeatureInput } from './decoded.js';
+import { checkRowCount, MAX_TENSOR_RANK, tensorElementCount } from './limits.js';
 
 export interface V2InferRequest {
   id?: string;
@@ -39,7 +40,7 @@ const envelope: ValidateFunction = ajv.compile({
         additionalProperties: false,
         properties: {
           name: { type: 'string' },
-          shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
+          shape: { type: 'array', maxItems: MAX_TENSOR_RANK, items: { type: 'integer', minimum: 0 } },
           datatype: { enum: V2_DATATYPES },
           data: { type: 'array' },
           parameters: { type: 'object' },
@@ -58,6 +59,13 @@ const envelope: ValidateFunction = ajv.compile({
   },
 });
 
+export interface V2Limits {
+  /** --max-tensor-elements */
+  maxTensorElements: number;
+  /** Rows one request may hold (batchable models: the first dimension). */
+  maxRows: number;
+}
+
 export class V2Decoder {
   constructor(
     readonly inputs: readonly TensorSpec[],
@@ -65,6 +73,7 @@ export class V2Decoder {
     readonly batchable: boolean,
     /** The input drift watches (the /predict feature matrix), if any. */
     private readonly featureInput: FeatureInput | null,
+    private readonly limits: V2Limits,
   ) {}
 
   decode(body: unknown): DecodedV2 {
@@ -77,7 +86,7 @@ export class V2Decoder {
         throw badRequest(`inputs/${index}/name: the model has no input '${input.name}' (inputs: ${this.inputs.map((s) => s.name).join(', ')})`);
       }
       if (byName.has(input.name)) throw badRequest(`inputs/${index}/name: input '${input.name}' is given twice`);
-      byName.set(input.name, { tensor: decodeTensor(input, spec, `inputs/${index}`) });
+      byName.set(input.name, { tensor: this.decodeTensor(input, spec, `inputs/${index}`) });
     });
     const tensors = this.inputs.map((spec) => {
       const entry = byName.get(spec.name);
@@ -107,9 +116,24 @@ export class V2Decoder {
     const features = featureTensor ? { data: featureTensor.data as Float32Array, width: this.featureInput!.width } : null;
     return { id: request.id, inputs: tensors, rows, features, outputs };
   }
+
+  /** Every size is checked against the data and the limits before the tensor is allocated. */
+  private decodeTensor(input: V2InferRequest['inputs'][number], spec: TensorSpec, path: string): WireTensor {
+    checkHeader(input, spec, path);
+    const dims = input.shape;
+    const count = tensorElementCount(dims, this.limits.maxTensorElements, `${path}/shape`);
+    if (this.batchable && dims.length > 0) checkRowCount(dims[0]!, this.limits.maxRows, `${path}/shape`);
+    checkStructure(input.data, dims, count, `${path}/data`);
+    const data = allocate(spec.type, count);
+    const written = fill(input.data, spec.type, data, 0, `${path}/data`);
+    if (written !== count) {
+      throw badRequest(`${path}/data holds ${written} elements but shape [${dims.join(', ')}] needs ${count}`);
+    }
+    return { name: spec.name, type: spec.type, dims: [...dims], data };
+  }
 }
 
-function decodeTensor(input: V2InferRequest['inputs'][number], spec: TensorSpec, path: string): WireTensor {
+function checkHeader(input: V2InferRequest['inputs'][number], spec: TensorSpec, path: string): void {
   const expected = ortToV2(spec.type);
   if (input.datatype !== expected) {
     throw badRequest(`${path}/datatype: input '${spec.name}' takes ${expected}, got ${input.datatype}`);
@@ -122,35 +146,52 @@ function decodeTensor(input: V2InferRequest['inputs'][number], spec: TensorSpec,
       throw badRequest(`${path}/shape: input '${spec.name}' takes shape ${want} (-1 = any), got [${dims.join(', ')}]`);
     }
   }
-  const count = elementCount(dims);
-  const data = allocate(spec.type, count);
-  const written = fill(input.data, spec.type, data, 0, `${path}/data`, count);
-  if (written !== count) {
-    throw badRequest(`${path}/data holds ${written} elements but shape [${dims.join(', ')}] needs ${count}`);
-  }
-  return { name: spec.name, type: spec.type, dims: [...dims], data };
 }
 
-/** Writes flat or nested JSON values into `data`; returns how many elements it saw. */
-function fill(values: unknown[], type: OrtType, data: TensorData, offset: number, path: string, limit: number): number {
-  let at = offset;
+/**
+ * Checks that `data` has exactly the structure `dims` describes, before anything is allocated:
+ * flat (dims' product of scalars) or nested one array per dimension, every array at a level as
+ * long as that dimension (ragged rows are refused). Only arrays are visited, not the scalars,
+ * so the cost is the number of rows, and the element count is then bounded by what the client
+ * really sent.
+ */
+function checkStructure(data: unknown[], dims: readonly number[], count: number, path: string): void {
+  if (dims.length < 2 || !Array.isArray(data[0])) {
+    if (data.length !== count) {
+      throw badRequest(`${path} holds ${data.length} values but shape [${dims.join(', ')}] needs ${count}`);
+    }
+    return;
+  }
+  checkNested(data, dims, 0, path);
+}
+
+function checkNested(values: unknown[], dims: readonly number[], level: number, path: string): void {
+  if (values.length !== dims[level]) {
+    throw badRequest(`${path} holds ${values.length} values but dimension ${level} of shape [${dims.join(', ')}] is ${dims[level]}` +
+      (level > 0 ? ' (ragged nested data)' : ''));
+  }
+  if (level === dims.length - 1) return; // scalars: write() checks each
+  for (let i = 0; i < values.length; i++) {
+    const inner = values[i];
+    if (!Array.isArray(inner)) {
+      throw badRequest(`${path}/${i} must be an array of ${dims[level + 1]} values (nested data follows the shape [${dims.join(', ')}])`);
+    }
+    checkNested(inner, dims, level + 1, `${path}/${i}`);
+  }
+}
+
+/** Writes checked (flat or nested) JSON values into `data` in row-major order; returns the next index. */
+function fill(values: unknown[], type: OrtType, data: TensorData, at: number, path: string): number {
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (Array.isArray(value)) {
-      at = fill(value, type, data, at, `${path}/${i}`, limit);
+      // checkStructure proved nesting follows the shape, so recursion is at most its rank deep.
+      at = fill(value, type, data, at, `${path}/${i}`);
       continue;
     }
-    if (at >= limit) return at + 1 + countLeaves(values.slice(i + 1)); // too many; report the count
-    write(value, type, data, at, `${path}/${i}`);
-    at++;
+    write(value, type, data, at++, `${path}/${i}`);
   }
   return at;
-}
-
-function countLeaves(values: unknown[]): number {
-  let n = 0;
-  for (const v of values) n += Array.isArray(v) ? countLeaves(v) : 1;
-  return n;
 }
 
 function write(value: unknown, type: OrtType, data: TensorData, at: number, path: string): void {
@@ -186,6 +227,7 @@ function write(value: unknown, type: OrtType, data: TensorData, at: number, path
       }
       const [min, max] = INTEGER_RANGES[type]!;
       if (isBigIntType(type)) {
+        if (!Number.isSafeInteger(value)) throw badRequest(`${path} is beyond ±2^53, where JSON numbers lose precision (${ortToV2(type)})`);
         const big = BigInt(value);
         if (big < (min as bigint) || big > (max as bigint)) throw badRequest(`${path} is out of range for ${ortToV2(type)}`);
         (data as BigInt64Array)[at] = big;

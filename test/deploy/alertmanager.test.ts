@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAlertmanager, startWebhookReceiver, type RunningAlertmanager, type WebhookReceiver } from '../helpers/alertmanager.js';
 import { tempModels } from '../helpers/models.js';
-import { pollUntil, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
+import { pollUntil } from '../helpers/poll.js';
+import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
 import { BUNDLED_MODELS, postJson, ROOT, startServer, type RunningServer } from '../helpers/server.js';
 
 const MODEL = 'breast-cancer';

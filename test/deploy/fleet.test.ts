@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempModels } from '../helpers/models.js';
-import { pollUntil, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
+import { pollUntil } from '../helpers/poll.js';
+import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
 import { BUNDLED_MODELS, getJson, postJson, ROOT, startServer, type RunningServer } from '../helpers/server.js';
 
 const MODEL = 'breast-cancer';

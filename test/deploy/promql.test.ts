@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { tempModels } from '../helpers/models.js';
-import { pollUntil, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
+import { pollUntil } from '../helpers/poll.js';
+import { startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
 import { BUNDLED_MODELS, postJson, ROOT, startServer, type RunningServer } from '../helpers/server.js';
 
 interface Panel { id: number; type: string; title: string; gridPos: { x: number; y: number; w: number; h: number }; datasource?: { uid: string }; targets?: { expr: string; refId: string }[] }

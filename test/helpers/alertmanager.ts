@@ -5,7 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, pollUntil } from './prometheus.js';
+import { freePort } from './net.js';
+import { pollUntil } from './poll.js';
 import { startWebhookReceiver as startRecordingReceiver } from './webhook-receiver.js';
 
 const CANDIDATES = [process.env.ALERTMANAGER_BIN, '/usr/bin/prometheus-alertmanager', '/usr/bin/alertmanager'];

@@ -1,30 +1,16 @@
 // Test helpers around Prometheus: a real Prometheus server (Debian package `prometheus`,
 // /usr/bin/prometheus) started on a free loopback port with a throwaway config and TSDB, its
-// HTTP query API, `promtool check metrics`, and a temp copy of the bundled models with an edited
-// config.json (so tests can enable shadow traffic etc. without touching models/).
+// HTTP query API, and `promtool check metrics`.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './net.js';
+import { pause } from './poll.js';
 
 export const PROMETHEUS = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
 export const PROMTOOL = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool';
 export const AMTOOL = process.env.AMTOOL_BIN ?? '/usr/bin/amtool';
-
-/** A free TCP port on 127.0.0.1 (bound then released: a small race a retry covers). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs `promtool check metrics` on an exposition text (stdin); returns its exit code and output. */
 export function promtoolCheckMetrics(exposition: string): { status: number | null; output: string } {
@@ -134,7 +120,7 @@ async function startOnce(targets: string[], options: PrometheusOptions): Promise
       await stop();
       throw new Error(`prometheus not ready within ${timeoutMs} ms:\n${output.join('')}`);
     }
-    await sleep(250);
+    await pause(250);
   }
   return {
     url,
@@ -148,26 +134,4 @@ async function startOnce(targets: string[], options: PrometheusOptions): Promise
       return body.data.result;
     },
   };
-}
-
-/** Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function pollUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-    }
-    await sleep(everyMs);
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,5 +1,7 @@
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
+// The one seeded random generator of the tests and benches, so every failure reproduces.
+
+/** mulberry32: a small, fast 32-bit PRNG; uniform in [0, 1). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

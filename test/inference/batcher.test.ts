@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchScheduler, type BatchExecutor, type BatchTarget } from '../../src/inference/batcher.js';
 import type { WireTensor } from '../../src/inference/tensors.js';
 import { VigilError } from '../../src/errors.js';
+import { mulberry32 } from '../helpers/random.js';
 // The pool runs compiled workers, so it comes from dist (built by `npm test`'s pretest).
 import { InferencePool } from '../../dist/src/inference/pool.js';
 
@@ -27,15 +28,26 @@ function rowsTensor(values: number[], width: number): WireTensor {
   return { name: 'x', type: 'float32', dims: [values.length / width, width], data: Float32Array.from(values) };
 }
 
-/** Counts the batches the real pool actually runs (a decorator, not a stand-in). */
+/** Counts the batches the real pool runs, and the most running at once per key (a decorator, not a stand-in). */
 class CountingExecutor implements BatchExecutor {
   runs = 0;
+  private readonly running = new Map<string, number>();
+  readonly maxRunning = new Map<string, number>();
   constructor(private readonly pool: InferencePool) {}
-  run(key: string, path: string, inputs: WireTensor[]) {
+  async run(key: string, path: string, inputs: WireTensor[]) {
     this.runs++;
-    return this.pool.run(key, path, inputs);
+    const now = (this.running.get(key) ?? 0) + 1;
+    this.running.set(key, now);
+    this.maxRunning.set(key, Math.max(this.maxRunning.get(key) ?? 0, now));
+    try {
+      return await this.pool.run(key, path, inputs);
+    } finally {
+      this.running.set(key, this.running.get(key)! - 1);
+    }
   }
 }
+
+const inTime = () => ({ deadline: performance.now() + 30_000, timeoutMs: 30_000 });
 
 let pool: InferencePool;
 
@@ -53,14 +65,16 @@ describe('BatchScheduler', () => {
     const batches: number[] = [];
     const scheduler = new BatchScheduler(pool, 2, { onBatch: (_t, _r, _rows, requests) => batches.push(requests) });
     const identity = target('identity-float32', { maxBatchSize: 32 });
+    const random = mulberry32(400);
     let nextValue = 0;
     const jobs = Array.from({ length: 400 }, () => {
-      const rows = 1 + Math.floor(Math.random() * 4);
+      const rows = 1 + Math.floor(random() * 4);
       const values = Array.from({ length: rows * 3 }, () => nextValue++);
-      return { rows, values };
+      // Half the requests arrive a little later (0-3 ms), the rest at once.
+      return { rows, values, arrivesAfterMs: random() < 0.5 ? random() * 3 : 0 };
     });
     const results = await Promise.all(jobs.map(async (job) => {
-      if (Math.random() < 0.5) await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
+      if (job.arrivesAfterMs) await new Promise((resolve) => setTimeout(resolve, job.arrivesAfterMs));
       const outputs = await scheduler.submit(identity, {
         inputs: [rowsTensor(job.values, 3)], rows: job.rows, deadline: performance.now() + 30_000, timeoutMs: 30_000,
       });
@@ -147,6 +161,59 @@ describe('BatchScheduler', () => {
     await expect(late).rejects.toMatchObject({ status: 504 });
     await busy;
     expect(executor.runs).toBe(1);
+    scheduler.close();
+  });
+
+  it('never lets shadow batches take every slot, so a live batch always finds one free', async () => {
+    const executor = new CountingExecutor(pool);
+    const slots = 2;
+    const scheduler = new BatchScheduler(executor, slots);
+    const live = target('identity-float32', { maxBatchSize: 1 });
+    const shadow = target('identity-float32', { key: 'identity-float32/shadow', maxBatchSize: 1 });
+    const submit = (t: BatchTarget, value: number, role: 'live' | 'shadow') =>
+      scheduler.submit(t, { inputs: [rowsTensor([value, value, value], 3)], rows: 1, ...inTime() }, role);
+    // One row per batch and no live work: the shadow queue alone could fill every slot, and the
+    // first dispatch round (one event-loop turn) decides how many it gets.
+    const shadows = Array.from({ length: 12 }, (_, i) => submit(shadow, i, 'shadow'));
+    await new Promise((resolve) => setImmediate(resolve));
+    const lives = Array.from({ length: 4 }, (_, i) => submit(live, 100 + i, 'live'));
+    const answers = await Promise.all([...shadows, ...lives]);
+    answers.forEach((outputs, i) => {
+      const value = i < 12 ? i : 100 + i - 12;
+      expect(Array.from(outputs[0]!.data as Float32Array)).toEqual([value, value, value]);
+    });
+    expect(executor.maxRunning.get(shadow.key), 'shadow batches running at once').toBe(slots - 1);
+    scheduler.close();
+  });
+
+  it('still runs shadow work when there is a single slot', async () => {
+    const scheduler = new BatchScheduler(pool, 1);
+    const shadow = target('identity-float32', { key: 'identity-float32/shadow' });
+    const outputs = await scheduler.submit(shadow, { inputs: [rowsTensor([1, 2, 3], 3)], rows: 1, ...inTime() }, 'shadow');
+    expect(Array.from(outputs[0]!.data as Float32Array)).toEqual([1, 2, 3]);
+    scheduler.close();
+  });
+
+  it('fails a stacked batch whose output is not batched by rows, then stops stacking for that graph', async () => {
+    const failures: number[] = [];
+    const scheduler = new BatchScheduler(pool, 1, { onBatchFailure: (_t, _r, _e, requests) => failures.push(requests) });
+    // first-row declares a free first dimension but always answers one row.
+    const firstRow = target('first-row');
+    const request = (v: number) =>
+      scheduler.submit(firstRow, { inputs: [rowsTensor([v, v + 1, v + 2], 3)], rows: 1, ...inTime() });
+    // Submitted in one turn, the four requests leave as one stacked batch of four rows.
+    const stacked = await Promise.allSettled([1, 10, 20, 30].map(request));
+    for (const result of stacked) {
+      expect(result.status, JSON.stringify(result)).toBe('rejected');
+      const error = (result as PromiseRejectedResult).reason as VigilError;
+      expect(error.status).toBe(500);
+      expect(error.message).toBe("inference failed on first-row/1: output 'y' is not batched along its first dimension");
+    }
+    expect(firstRow.batchable).toBe(false);
+    // From now on each request runs alone, and gets its own row back.
+    const alone = await Promise.all([40, 50, 60].map(request));
+    expect(alone.map((outputs) => Array.from(outputs[0]!.data as Float32Array))).toEqual([[40, 41, 42], [50, 51, 52], [60, 61, 62]]);
+    expect(alone.map((outputs) => outputs[0]!.dims)).toEqual([[1, 3], [1, 3], [1, 3]]);
     scheduler.close();
   });
 

@@ -1,16 +1,17 @@
 // The admin API (/admin, bearer token from VIGIL_ADMIN_TOKEN) through a real server on a temp
 // copy of the bundled breast-cancer model (traffic 90/10, no shadow).
-import { rmSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS, readResponse, startServer, type RunningServer } from '../helpers/server.js';
 import { tempModels } from '../helpers/models.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const MODEL = 'breast-cancer';
 const TOKEN = 'admin-test-token-0123456789';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const INITIAL = { weights: { '1': 90, '2': 10 }, shadow: null };
 
-let dir: string;
+let models: ReturnType<typeof tempModels>;
 let server: RunningServer;
 
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = AUTH) {
@@ -25,17 +26,17 @@ const getTraffic = () => call('GET', `/admin/models/${MODEL}/traffic`);
 const putTraffic = (body: unknown) => call('PUT', `/admin/models/${MODEL}/traffic`, body);
 
 beforeAll(() => {
-  ({ dir } = tempModels(BUNDLED_MODELS, [MODEL]));
+  models = tempModels(BUNDLED_MODELS, [MODEL]);
 });
 
 afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  models?.cleanup();
 });
 
 describe('admin API without VIGIL_ADMIN_TOKEN', () => {
   let off: RunningServer;
   beforeAll(async () => {
-    off = await startServer({ args: ['--models', dir], env: { VIGIL_ADMIN_TOKEN: undefined } });
+    off = await startServer({ args: ['--models', models.dir], env: { VIGIL_ADMIN_TOKEN: undefined } });
   });
   afterAll(async () => {
     await off?.kill();
@@ -76,7 +77,7 @@ describe('admin API without VIGIL_ADMIN_TOKEN', () => {
 
 describe('admin API with VIGIL_ADMIN_TOKEN', () => {
   beforeAll(async () => {
-    server = await startServer({ args: ['--models', dir, '--log-level', 'info'], env: { VIGIL_ADMIN_TOKEN: TOKEN } });
+    server = await startServer({ args: ['--models', models.dir, '--log-level', 'info'], env: { VIGIL_ADMIN_TOKEN: TOKEN } });
   });
   afterAll(async () => {
     await server?.kill();
@@ -140,8 +141,9 @@ describe('admin API with VIGIL_ADMIN_TOKEN', () => {
     expect(r.status, r.text).toBe(200);
     expect(r.json).toEqual({ weights: { '1': 80, '2': 20 }, shadow: { version: '2', percent: 25 } });
     expect((await getTraffic()).json).toEqual(r.json);
-    const audit = server.logs().filter((l) => l.msg === 'admin change' && l.action === 'set traffic').at(-1);
-    expect(audit).toBeDefined();
+    // pino writes asynchronously: the audit line reaches stdout some time after the answer.
+    const audit = await pollUntil('the "admin change" log line', () =>
+      server.logs().find((l) => l.msg === 'admin change' && l.action === 'set traffic' && isDeepStrictEqual(l.new, r.json)), 30_000, 20);
     expect(audit).toMatchObject({ model: MODEL, old: INITIAL, new: r.json });
     expect(typeof audit!.admin).toBe('string');
     expect(JSON.stringify(server.logs())).not.toContain(TOKEN);

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempModels } from '../helpers/models.js';
-import { pollUntil } from '../helpers/prometheus.js';
+import { pollUntil } from '../helpers/poll.js';
 import { BUNDLED_MODELS, getJson, postJson, startServer, type RunningServer } from '../helpers/server.js';
 import { sklearnMetrics, type ScoreCase } from '../helpers/sklearn.js';
 

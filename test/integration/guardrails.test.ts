@@ -8,6 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricValue } from '../helpers/metrics.js';
+import { pause } from '../helpers/poll.js';
 import { BUNDLED_MODELS, getJson, ROOT, startServer, type RunningServer } from '../helpers/server.js';
 
 const FIXTURE = join(ROOT, 'test/fixtures/traffic/models');
@@ -34,17 +36,6 @@ async function traffic(): Promise<{ weights: Record<string, number>; shadow: unk
   const r = await getJson(`${server.url}/admin/models/${MODEL}/traffic`, { authorization: `Bearer ${TOKEN}` });
   expect(r.status).toBe(200);
   return r.json;
-}
-
-function metricValue(text: string, name: string, labels: Record<string, string>): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const close = line.lastIndexOf('}');
-    const got = Object.fromEntries([...line.slice(name.length + 1, close).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) sum += Number(line.slice(close + 1).trim());
-  }
-  return sum;
 }
 
 beforeAll(async () => {
@@ -74,7 +65,7 @@ describe('guardrails', () => {
     // 8 clients, 3 of every 4 rows with mean_radius > 20, until the admin API shows weight 0.
     const watcher = (async () => {
       while (!tripped && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        await pause(250);
         if ((await traffic()).weights['2'] === 0) tripped = true;
       }
     })();

@@ -2,18 +2,18 @@
 // /predict while the admin API changes weights, loads version 3 (created at run time by copying
 // version 2's folder), routes traffic to it, moves the weights off version 2 and unloads it.
 // Not one request may fail, and requests pinned to version 3 succeed.
-import { cpSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS, readResponse, startServer, type RunningServer } from '../helpers/server.js';
 import { tempModels } from '../helpers/models.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const MODEL = 'breast-cancer';
 const TOKEN = 'hot-reload-test-token';
 const heldout = JSON.parse(readFileSync(join(BUNDLED_MODELS, MODEL, '2', 'heldout.json'), 'utf8')) as { rows: number[][]; expected: { label: number }[] };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let dir: string;
+let models: ReturnType<typeof tempModels>;
 let server: RunningServer;
 
 async function admin(method: string, path: string, body?: unknown) {
@@ -28,13 +28,13 @@ async function admin(method: string, path: string, body?: unknown) {
 interface Sample { status: number; version: string | null; pinned: boolean; startedAt: number; label?: number; row: number; error?: string }
 
 beforeAll(async () => {
-  ({ dir } = tempModels(BUNDLED_MODELS, [MODEL]));
-  server = await startServer({ args: ['--models', dir, '--log-level', 'info'], env: { VIGIL_ADMIN_TOKEN: TOKEN } });
+  models = tempModels(BUNDLED_MODELS, [MODEL]);
+  server = await startServer({ args: ['--models', models.dir, '--log-level', 'info'], env: { VIGIL_ADMIN_TOKEN: TOKEN } });
 });
 
 afterAll(async () => {
   await server?.kill();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  models?.cleanup();
 });
 
 describe('hot load/unload under load', () => {
@@ -63,18 +63,23 @@ describe('hot load/unload under load', () => {
       }
     };
     const clients = Array.from({ length: 32 }, (_, id) => client(id));
+    // Between two changes, let the clients complete a round of requests under the new state.
+    const moreTraffic = async () => {
+      const target = samples.length + 64;
+      await pollUntil('64 more answered requests', () => (samples.length >= target ? true : undefined), 60_000, 10);
+    };
     const step = async (what: string, action: () => Promise<{ status: number; text: string }>) => {
       const r = await action();
       expect(r.status, `${what}: ${r.text}`).toBe(200);
-      await sleep(700);
+      await moreTraffic();
       return r;
     };
     let unloadedAt = Infinity;
     try {
-      await sleep(700);
+      await moreTraffic();
       await step('weights 50/50', () => admin('PUT', '/traffic', { weights: { '1': 50, '2': 50 } }));
       await step('weights 20/80', () => admin('PUT', '/traffic', { weights: { '1': 20, '2': 80 } }));
-      cpSync(join(dir, MODEL, '2'), join(dir, MODEL, '3'), { recursive: true });
+      cpSync(join(models.dir, MODEL, '2'), join(models.dir, MODEL, '3'), { recursive: true });
       const load = await step('load 3', () => admin('POST', '/versions/3/load'));
       expect((load as { json?: { versions?: string[] } }).json?.versions).toEqual(['1', '2', '3']);
       pinTo3 = true;
@@ -84,7 +89,7 @@ describe('hot load/unload under load', () => {
       expect(unload.status, unload.text).toBe(200);
       unloadedAt = performance.now();
       expect(unload.json.versions).toEqual(['1', '3']);
-      await sleep(700);
+      await moreTraffic();
       await step('promote 3', () => admin('POST', '/promote', { version: '3' }));
     } finally {
       running = false;

@@ -6,6 +6,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { tempModels } from '../helpers/models.js';
 import { BUNDLED_MODELS, getJson, postJson, spawnVigil, startServer, type RunningServer } from '../helpers/server.js';
 
 const SOURCE = join(BUNDLED_MODELS, 'breast-cancer');
@@ -65,9 +66,9 @@ describe('--model-name over one model folder', () => {
   });
 
   it('serves numbered version folders with their traffic split, the name from VIGIL_MODEL_NAME', async () => {
-    const dir = folder();
-    cpSync(SOURCE, dir, { recursive: true });
-    const server = await startServer({ args: ['--models', dir, '--workers', '1'], env: { VIGIL_MODEL_NAME: 'screen' } });
+    const models = tempModels(BUNDLED_MODELS, ['breast-cancer']);
+    dirs.push(models.dir);
+    const server = await startServer({ args: ['--models', join(models.dir, 'breast-cancer'), '--workers', '1'], env: { VIGIL_MODEL_NAME: 'screen' } });
     servers.push(server);
     expect(server.startup.models).toEqual({ screen: expect.objectContaining({ versions: ['1', '2'], ready: true, traffic: expect.objectContaining({ weights: { 1: 90, 2: 10 } }) }) });
     for (const version of ['1', '2']) {

@@ -1,11 +1,12 @@
-// Drift end to end through a real server: held-out breast-cancer rows (version 1 pinned, so the
-// 90/10 split plays no part) give /stats PSI values equal to the batch definition of docs/drift.md
-// on the same rows, all within sampling noise, each reported with its expected noise and the
-// chi-square p-value; no alert is raised for them, though one feature's PSI crosses 0.2; then,
-// on version 2 (same feature reference, a fresh window), the held-out rows once as they are and
-// once with mean_radius × 1.5 raise exactly one "drift alert raised" log line, for mean_radius,
-// while every other feature's PSI equals version 1's. (Sending the 114 distinct rows more than
-// twice would overstate the evidence: the test counts every copy as an independent row.)
+// Drift end to end over real HTTP (the gateway in process, on manual time): held-out
+// breast-cancer rows (version 1 pinned, so the 90/10 split plays no part) give /stats PSI values
+// equal to the batch definition of docs/drift.md on the same rows, all within sampling noise,
+// each reported with its expected noise and the chi-square p-value; no alert is raised for them,
+// though one feature's PSI crosses 0.2; then, on version 2 (same feature reference, a fresh
+// window), the held-out rows once as they are and once with mean_radius × 1.5 raise exactly one
+// "drift alert raised" log line, for mean_radius — not repeated on further scaled traffic.
+// (Sending the 114 distinct rows more than twice would overstate the evidence: the test counts
+// every copy as an independent row.)
 //
 // Why not "PSI < 0.1 on every feature": heldout.json holds 114 distinct rows (sending them twice
 // doubles n but not the information: proportions are those of the 114). Under no drift, PSI over
@@ -14,15 +15,12 @@
 // gives a median of ≈ 0.088 and a max of 0.214 (worst_concave_points: 3 rows in a bin where the
 // reference expects 11.5, 23 where it expects 11.3). PSI ≥ 0.2 alone would alert on it; the
 // significance test (alpha 0.01 over 32 columns × 12 slices) does not.
-//
-// The model's drift window here is 150 slices of 2 s (5 minutes, as the test runs well within
-// it), so the alert rule's one evaluation per slice, held for 2 slices, takes seconds.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempModels } from '../helpers/models.js';
-import { BUNDLED_MODELS, getJson, postJson, startServer, type LogLine, type RunningServer } from '../helpers/server.js';
-import { pollUntil } from '../helpers/prometheus.js';
+import { ManualTime, startGateway, type InProcessGateway } from '../helpers/gateway.js';
+import { metricValue } from '../helpers/metrics.js';
+import { BUNDLED_MODELS, getJson, postJson, type LogLine } from '../helpers/server.js';
 
 interface Heldout { feature_names: string[]; rows: number[][] }
 interface RefColumn { name: string; edges: number[]; proportions: number[] }
@@ -38,6 +36,8 @@ const reference = JSON.parse(readFileSync(join(BUNDLED_MODELS, MODEL, '1', 'refe
 const names = heldout.feature_names;
 const RADIUS = names.indexOf('mean_radius');
 const PSI_ALERT = 0.2;
+/** Drift alerts are decided once per time slice (default 300 s of the gateway's clock, moved by hand here). */
+const SLICE_MS = 300_000;
 
 /** docs/drift.md's PSI taken literally: bin = #edges strictly below x, proportions floored at 1e-4. */
 function batchPsi(column: RefColumn, values: number[]): number {
@@ -63,19 +63,19 @@ function scaled(rows: number[][]): number[][] {
 }
 
 describe('drift end to end (breast-cancer v1, held-out rows)', () => {
-  let server: RunningServer;
+  // In process with manual time: each drift-alert sweep runs exactly when the test advances the
+  // clock, and the log lines are there as soon as they are written.
+  const time = new ManualTime();
+  let server: InProcessGateway;
   /** Every row sent so far, in order (the drift window holds them all: 12 × 300 s). */
   const sent: number[][] = [];
   let baseline: Map<string, number>;
 
-  const models = tempModels(BUNDLED_MODELS, [MODEL], { [MODEL]: (config) => ({ ...config, drift: { ...config.drift, slices: 150, slice_seconds: 2 } }) });
-
   beforeAll(async () => {
-    server = await startServer({ args: ['--models', models.dir, '--log-level', 'info'] });
+    server = await startGateway(['--models', BUNDLED_MODELS], { time });
   });
   afterAll(async () => {
-    await server?.kill();
-    models.cleanup();
+    await server?.stop();
   });
 
   async function sendSingle(rows: number[][]) {
@@ -104,7 +104,7 @@ describe('drift end to end (breast-cancer v1, held-out rows)', () => {
   }
 
   function alertLines(msg: string): LogLine[] {
-    return server.logs().filter((l) => l.msg === msg && l.model === MODEL && l.role === 'live');
+    return server.logs.filter((l) => l.msg === msg && l.model === MODEL && l.role === 'live');
   }
 
   function featureAlerts(msg: string, feature?: string): LogLine[] {
@@ -147,7 +147,7 @@ describe('drift end to end (breast-cancer v1, held-out rows)', () => {
     for (const [name, psi] of baseline) expect(psi, name).toBeLessThan(0.25);
   });
 
-  it('reports the expected noise and the p-value next to each PSI: the held-out rows are not significant', async () => {
+  it('reports the expected noise and the p-value next to each PSI: the held-out rows raise no alert', async () => {
     const drift = await liveDrift();
     const crossing = drift.filter((d) => d.kind === 'feature' && d.psi! >= PSI_ALERT).map((d) => d.column);
     console.log('features whose held-out PSI crosses 0.2:', crossing);
@@ -157,8 +157,10 @@ describe('drift end to end (breast-cancer v1, held-out rows)', () => {
       expect(d.psi_noise!).toBeCloseTo(9 * (1 / 228 + 1 / 455), 12);
       expect(d.p_value!).toBeGreaterThan(0);
       expect(d.significant, d.column).toBe(false); // … the significance test does not
-      expect(d.alert).toBe(false);
     }
+    await time.advance(2 * SLICE_MS); // two decisions, as the rule needs to raise
+    expect(featureAlerts('drift alert raised')).toEqual([]);
+    expect((await liveDrift()).filter((d) => d.alert)).toEqual([]);
   });
 
   it('mean_radius × 1.5 raises exactly one alert, for mean_radius; the other features are unchanged', async () => {
@@ -172,18 +174,18 @@ describe('drift end to end (breast-cancer v1, held-out rows)', () => {
     expect(Math.abs(radius.psi! - batchPsi(reference.features[RADIUS]!, v2rows.map((row) => row[RADIUS]!)))).toBeLessThan(1e-9);
     console.log(`mean_radius PSI with half the window scaled by 1.5: ${radius.psi} (noise ${radius.psi_noise}, p ${radius.p_value})`);
 
-    const line = await pollUntil('the mean_radius drift alert', async () =>
-      featureAlerts('drift alert raised', 'mean_radius')[0], 30_000, 200);
+    await time.advance(SLICE_MS); // the first decision: held once, not yet raised
+    expect(featureAlerts('drift alert raised')).toEqual([]);
+    await time.advance(SLICE_MS); // the second: raised
+    const line = featureAlerts('drift alert raised', 'mean_radius')[0]!;
+    expect(line, 'the mean_radius drift alert').toBeDefined();
     expect(line).toMatchObject({ level: 40, version: '2' }); // pino warn
     expect(line.psi as number).toBeGreaterThanOrEqual(PSI_ALERT);
-    expect(line.p_value as number).toBeLessThan(0.01 / (32 * 150));
+    expect(line.p_value as number).toBeLessThan(0.01 / (32 * 12));
 
-    // more scaled traffic: the alert stays raised and is not repeated; nothing else alerted
+    // more scaled traffic, then two more decisions: still exactly one line, nothing recovered
     await sendInstances(scaled(heldout.rows.slice(0, 20)), '2');
-    await pollUntil('the next evaluations', async () => {
-      const d = (await liveDrift('2')).find((x) => x.column === 'mean_radius')!;
-      return d.alert && d.n === 248 ? true : undefined;
-    }, 10_000, 100);
+    await time.advance(2 * SLICE_MS);
     expect(featureAlerts('drift alert raised').map((l) => [l.version, l.feature])).toEqual([['2', 'mean_radius']]);
     expect(featureAlerts('drift alert recovered')).toEqual([]);
 
@@ -196,9 +198,9 @@ describe('drift end to end (breast-cancer v1, held-out rows)', () => {
 
     // the same picture through /metrics
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    const gauge = metrics.split('\n').find((l) => l.startsWith('feature_drift_psi{') && l.includes('feature="mean_radius"') && l.includes('role="live"') && l.includes('version="2"'));
-    expect(gauge, 'feature_drift_psi for mean_radius').toBeDefined();
-    expect(Number(gauge!.split(' ').pop())).toBeGreaterThan(PSI_ALERT);
-    expect(metrics).toMatch(/drift_alert\{[^}]*version="2"[^}]*column="mean_radius"[^}]*\} 1/);
+    const radiusLive = { model: MODEL, version: '2', role: 'live' };
+    const radiusNow = drift.find((d) => d.column === 'mean_radius')!.psi!;
+    expect(metricValue(metrics, 'feature_drift_psi', { ...radiusLive, feature: 'mean_radius' })).toBeCloseTo(radiusNow, 12);
+    expect(metricValue(metrics, 'drift_alert', { ...radiusLive, column: 'mean_radius' })).toBe(1);
   });
 });

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MODELS, getJson, postJson, startServer, type RunningServer } from '../helpers/server.js';
 import { tempModels } from '../helpers/models.js';
-import { pollUntil, promtoolCheckMetrics, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
+import { pollUntil } from '../helpers/poll.js';
+import { promtoolCheckMetrics, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.js';
 
 interface Heldout { feature_names: string[]; rows: number[][] }
 

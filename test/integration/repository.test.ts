@@ -1,12 +1,12 @@
 // A model repository with mistakes in it: each broken model or version is reported at startup
 // with a message naming the problem, answers "not ready", and the sound models keep serving.
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempModels } from '../helpers/models.js';
 import { BUNDLED_MODELS, getJson, postJson, startServer, type RunningServer } from '../helpers/server.js';
 
-let dir: string;
+let models: ReturnType<typeof tempModels>;
 let server: RunningServer;
 
 function editJson(file: string, edit: (json: Record<string, unknown>) => void): void {
@@ -16,10 +16,11 @@ function editJson(file: string, edit: (json: Record<string, unknown>) => void): 
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'vigil-repository-'));
-  for (const model of ['breast-cancer', 'diabetes', 'digits']) cpSync(join(BUNDLED_MODELS, model), join(dir, model), { recursive: true });
-  // A typo in config.json: the whole model is not served.
-  editJson(join(dir, 'digits', 'config.json'), (c) => { c.batchng = c.batching; });
+  models = tempModels(BUNDLED_MODELS, ['breast-cancer', 'diabetes', 'digits'], {
+    // A typo in config.json: the whole model is not served.
+    digits: (c) => { c.batchng = c.batching; },
+  });
+  const dir = models.dir;
   // reference.json out of step with config.json: version 2 cannot keep drift, so it is not served.
   editJson(join(dir, 'breast-cancer', '2', 'reference.json'), (r) => { (r.features as unknown[]).reverse(); });
   // A version folder without a model.
@@ -30,7 +31,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.kill();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  models?.cleanup();
 });
 
 describe('a repository with broken models', () => {

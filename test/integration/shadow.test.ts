@@ -5,10 +5,12 @@
 // Offline agreement: heldout.json of v1 and v2 hold the same rows with the labels scikit-learn
 // gave them; the ONNX graphs reproduce those labels exactly (test/integration/predictions.test.ts),
 // so the agreement over the rows sent is the share of rows whose two expected labels are equal.
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricValue } from '../helpers/metrics.js';
+import { tempModels } from '../helpers/models.js';
+import { pollUntil } from '../helpers/poll.js';
 import { BUNDLED_MODELS, getJson, readResponse, startServer, type RunningServer } from '../helpers/server.js';
 
 const MODEL = 'breast-cancer';
@@ -25,40 +27,24 @@ async function runPool(total: number, concurrency: number, task: (i: number) => 
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
 }
 
-/** Sum of a counter's samples in Prometheus text whose labels include all of `labels`. */
-function metricValue(text: string, name: string, labels: Record<string, string>): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const close = line.lastIndexOf('}');
-    const labelText = line.slice(name.length + 1, close);
-    const got = Object.fromEntries([...labelText.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) sum += Number(line.slice(close + 1).trim());
-  }
-  return sum;
-}
-
 async function metrics(server: RunningServer): Promise<string> {
   return (await fetch(`${server.url}/metrics`)).text();
 }
 
 let server: RunningServer;
-let dir: string;
+let models: ReturnType<typeof tempModels>;
 
 beforeAll(async () => {
   expect(h2.rows).toEqual(h1.rows);
-  dir = mkdtempSync(join(tmpdir(), 'vigil-shadow-'));
-  cpSync(join(BUNDLED_MODELS, MODEL), join(dir, MODEL), { recursive: true });
-  const configFile = join(dir, MODEL, 'config.json');
-  const config = JSON.parse(readFileSync(configFile, 'utf8'));
-  config.traffic = { weights: { '1': 100 }, shadow: { version: '2', percent: 100 } };
-  writeFileSync(configFile, JSON.stringify(config, null, 2));
-  server = await startServer({ args: ['--models', dir, '--log-level', 'info'], env: { VIGIL_ADMIN_TOKEN: TOKEN } });
+  models = tempModels(BUNDLED_MODELS, [MODEL], {
+    [MODEL]: (config) => ({ ...config, traffic: { weights: { '1': 100 }, shadow: { version: '2', percent: 100 } } }),
+  });
+  server = await startServer({ args: ['--models', models.dir, '--log-level', 'info'], env: { VIGIL_ADMIN_TOKEN: TOKEN } });
 });
 
 afterAll(async () => {
   await server?.kill();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  models?.cleanup();
 });
 
 describe('shadow mirroring at 100 %', () => {
@@ -107,14 +93,13 @@ describe('shadow mirroring at 100 %', () => {
     expect(labelMismatches).toBe(0);
 
     // Shadow work runs after the live answers: wait until every mirrored row is counted.
-    const deadline = Date.now() + 30_000;
-    let text = await metrics(server);
+    let text = '';
     const shadowRows = () => metricValue(text, 'model_predictions_total', { model: MODEL, version: '2', role: 'shadow' });
     const dropped = () => metricValue(text, 'shadow_requests_dropped_total', { model: MODEL });
-    while (shadowRows() + dropped() < totalRows && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    await pollUntil('every mirrored row to be counted (run or dropped)', async () => {
       text = await metrics(server);
-    }
+      return shadowRows() + dropped() >= totalRows ? true : undefined;
+    }, 30_000, 200);
     expect(dropped(), 'mirrored requests dropped').toBe(0);
     expect(shadowRows()).toBe(totalRows);
     expect(metricValue(text, 'model_predictions_total', { model: MODEL, version: '1', role: 'live' })).toBe(totalRows);
@@ -157,15 +142,12 @@ describe('shadow mirroring at 100 %', () => {
       await response.arrayBuffer();
     });
     expect([...versions]).toEqual(['2']);
-    const deadline = Date.now() + 30_000;
-    let reverse: { compared: number; agreed: number; ratio: number } | undefined;
-    while (Date.now() < deadline) {
+    const reverse = await pollUntil('every mirrored row of live 2 / shadow 1 to be compared', async () => {
       const stats = (await getJson(`${server.url}/stats`)).json.models[MODEL];
-      reverse = stats.shadow_agreement.find((a: { live_version: string; shadow_version: string }) => a.live_version === '2' && a.shadow_version === '1');
-      if (reverse && reverse.compared >= n) break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    expect(reverse?.compared).toBe(n);
-    expect(reverse?.agreed).toBe(offlineAgreed);
+      const found = stats.shadow_agreement.find((a: { live_version: string; shadow_version: string }) => a.live_version === '2' && a.shadow_version === '1');
+      return found && found.compared >= n ? (found as { compared: number; agreed: number }) : undefined;
+    }, 30_000, 200);
+    expect(reverse.compared).toBe(n);
+    expect(reverse.agreed).toBe(offlineAgreed);
   });
 });

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { fingerprint, webhookMessage, ZERO_TIME, type AlertEvent } from '../../src/monitoring/alert-payload.js';
 import { AlertWebhook, type WebhookTimers } from '../../src/monitoring/alert-webhook.js';
-import { freePort } from '../helpers/prometheus.js';
+import { freePort } from '../helpers/net.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const drift = (status: 'firing' | 'resolved', column = 'mean_radius'): AlertEvent => ({

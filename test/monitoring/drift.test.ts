@@ -6,7 +6,7 @@ import {
   type ReferenceColumn,
 } from '../../src/monitoring/drift.js';
 import { parseReference } from '../../src/config/reference.js';
-import { rng } from '../helpers/random.js';
+import { mulberry32 } from '../helpers/random.js';
 
 /** Random column: 0..12 distinct edges (2-decimal grid so values hit edges exactly), some zero proportions. */
 function randomColumn(r: () => number, name: string): ReferenceColumn {
@@ -111,7 +111,7 @@ describe('DriftWindow streaming vs batch', () => {
   const SLICE_MS = 10_000;
 
   it('equals batch PSI/KS over exactly the rows inside the window, through expiry and jumps', () => {
-    const r = rng(12345);
+    const r = mulberry32(12345);
     const features = Array.from({ length: 7 }, (_, i) => randomColumn(r, `f${i}`));
     const outputs = Array.from({ length: 3 }, (_, i) => randomColumn(r, `o${i}`));
     const all = [...features, ...outputs];
@@ -270,7 +270,7 @@ describe('DriftWindow minSamples', () => {
 
 describe('DriftWindow memory', () => {
   it('keeps a fixed footprint regardless of traffic', () => {
-    const r = rng(7);
+    const r = mulberry32(7);
     const cols = Array.from({ length: 4 }, (_, i) => randomColumn(r, `c${i}`));
     let now = 0;
     const w = new DriftWindow(cols, [], { slices: 12, sliceSeconds: 300, minSamples: 1 }, () => now);
@@ -303,7 +303,7 @@ describe('DriftWindow options', () => {
 
 describe('DriftWindow lifetime bin counts (the fleet counters)', () => {
   it('count every finite value since creation in its reference bin, through slice expiry, jumps and clear()', () => {
-    const r = rng(2024);
+    const r = mulberry32(2024);
     const features = Array.from({ length: 3 }, (_, i) => randomColumn(r, `f${i}`));
     const outputs = [randomColumn(r, 'o0')];
     let now = 5_000_000;

@@ -1,7 +1,7 @@
 import * as hdr from 'hdr-histogram-js';
 import { describe, expect, it } from 'vitest';
 import { LATENCY_MAX_MICROS, LatencyWindow, type LatencyPercentiles } from '../../src/monitoring/latency.js';
-import { rng } from '../helpers/random.js';
+import { mulberry32 } from '../helpers/random.js';
 
 /** Log-normal-ish latencies from ~50 µs to ~1 s, integer microseconds. */
 function latency(r: () => number): number {
@@ -25,7 +25,7 @@ function reference(values: number[]): LatencyPercentiles {
 
 describe('LatencyWindow', () => {
   it('total percentiles equal a histogram fed the same values', () => {
-    const r = rng(1);
+    const r = mulberry32(1);
     let now = 0;
     const w = new LatencyWindow({}, () => now);
     const values: number[] = [];
@@ -43,7 +43,7 @@ describe('LatencyWindow', () => {
   });
 
   it('window percentiles count only values in live slices, through rotation and jumps', () => {
-    const r = rng(2);
+    const r = mulberry32(2);
     const windowSeconds = 60;
     const slices = 6;
     const sliceMs = (windowSeconds * 1000) / slices;

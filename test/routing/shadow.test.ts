@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgreementTracker, ShadowSampler } from '../../src/routing/shadow.js';
+import { mulberry32 } from '../helpers/random.js';
 
 describe('ShadowSampler', () => {
   it('mirrors everything at 100 and nothing at 0 without drawing', () => {
@@ -25,8 +26,8 @@ describe('ShadowSampler', () => {
     expect(s.shouldMirror()).toBe(false);
   });
 
-  it('samples about percent of requests with Math.random', () => {
-    const s = new ShadowSampler(30);
+  it('samples about percent of requests over a uniform draw (seeded)', () => {
+    const s = new ShadowSampler(30, mulberry32(30));
     let n = 0;
     for (let i = 0; i < 50_000; i++) if (s.shouldMirror()) n++;
     expect(Math.abs(n / 500 - 30)).toBeLessThan(1.5); // sd ≈ 0.2 points

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VersionSplitter, fmix32, murmur3String } from '../../src/routing/split.js';
-
-/** Seeded PRNG (mulberry32) so the statistical tests are reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../helpers/random.js';
 
 const keys = (n: number, prefix = 'customer-'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
