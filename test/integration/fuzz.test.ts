@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawHttp, rawRequest, rssOf } from '../helpers/raw-http.js';
-import { rng } from '../helpers/random.js';
+import { mulberry32 } from '../helpers/random.js';
 import { BUNDLED_MODELS, postJson, readResponse, startServer, type RunningServer } from '../helpers/server.js';
 
 const SEED = Number(process.env.VIGIL_FUZZ_SEED ?? 20261127);
@@ -18,7 +18,7 @@ const bc = JSON.parse(readFileSync(join(BUNDLED_MODELS, 'breast-cancer', '1', 'h
 const diabetesRow = [0.03, -0.04, 0.06, 0.02, -0.04, -0.03, -0.01, -0.002, 0.02, 0.003];
 
 let server: RunningServer;
-const random = rng(SEED);
+const random = mulberry32(SEED);
 const int = (n: number) => Math.floor(random() * n);
 const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
 const chance = (p: number) => random() < p;

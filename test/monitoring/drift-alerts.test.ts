@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { chiSquareSurvival, lnGamma, twoSampleChiSquare } from '../../src/monitoring/chi-square.js';
 import { DriftAlertPolicy, expectedPsiNoise, RECOVERY_FACTOR, type DriftAlertOptions } from '../../src/monitoring/drift-alerts.js';
 import { batchPsi, DriftWindow, type ReferenceColumn } from '../../src/monitoring/drift.js';
-import { rng } from '../helpers/random.js';
+import { mulberry32 } from '../helpers/random.js';
 import { BUNDLED_MODELS } from '../helpers/server.js';
 
 // SciPy's answers, written by test/fixtures/oracles/build_oracles.py.
@@ -118,7 +118,7 @@ describe('drift alerts under sampling noise (seeded simulation)', () => {
 
   it('independent undrifted windows of 200 rows: calibrated p-values, alerts far under alpha where PSI ≥ 0.2 alone fires routinely', async () => {
     // Both samples drawn: 455-row references (their own sampling noise counts) and 200-row windows.
-    const r = rng(12);
+    const r = mulberry32(12);
     const references = 350;
     const windowsPerReference = 6;
     const trials = references * windowsPerReference;
@@ -169,7 +169,7 @@ describe('drift alerts under sampling noise (seeded simulation)', () => {
     // 12 slices × 300 s; ~250 rows per hour (window ≈ 230–250 rows, over min_samples); a sweep every 2 s, as the
     // gateway runs it. Each stream has its own 455-row reference sampled from the population,
     // 20 h of undrifted traffic, then mean_radius × 1.5 until the alert is raised.
-    const r = rng(34);
+    const r = mulberry32(34);
     const streams = 50;
     const hours = 20;
     const options = { alpha: ALPHA, consecutive: 2 };
@@ -210,7 +210,7 @@ describe('drift alerts under sampling noise (seeded simulation)', () => {
   }, 180_000);
 
   it('catches the 1.5 × mean_radius shift in 200 rows of held-out data', () => {
-    const r = rng(56);
+    const r = mulberry32(56);
     const trials = 300;
     const row = new Float64Array(WIDTH);
     /** Windows of 200 held-out rows drawn with replacement, evaluated at two slice boundaries. */

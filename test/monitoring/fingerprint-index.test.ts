@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { FingerprintIndex } from '../../src/monitoring/fingerprint-index.js';
-import { rng } from '../helpers/random.js';
+import { mulberry32 } from '../helpers/random.js';
 
 describe('FingerprintIndex', () => {
   it('agrees with a Map through random sets, replacements and removals (backward-shift deletion, seeded)', () => {
-    const r = rng(5);
+    const r = mulberry32(5);
     const slots = 512;
     const index = new FingerprintIndex(slots);
     const reference = new Map<string, number>(); // key → slot

@@ -115,7 +115,7 @@ describe('LatencyWindow', () => {
       expect(one.percentiles(which)).toMatchObject({ count: 1, min: 138_956, p50: 138_956, p999: 138_956, max: 138_956 });
     }
     // Many values: every percentile within [min, max], ordered, and max is the exact largest.
-    const r = rng(3);
+    const r = mulberry32(3);
     const w = new LatencyWindow({}, () => 0);
     let lo = Infinity;
     let hi = 0;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PredictionStore, type PredictionRecord } from '../../src/monitoring/prediction-store.js';
-import { rng } from '../helpers/random.js';
+import { mulberry32 } from '../helpers/random.js';
 import { ROOT } from '../helpers/server.js';
 
 const live = (version: string, labels: number[], probabilities?: number[]): PredictionRecord =>
@@ -92,7 +92,7 @@ describe('PredictionStore', () => {
   });
 
   it('returns exactly what was stored through ring wraps, growth, replacements and evictions (seeded)', () => {
-    const r = rng(11);
+    const r = mulberry32(11);
     const maxRows = 64;
     const store = new PredictionStore({ maxRows }, () => 0);
     const stored = new Map<string, { rows: number; classes: number; data: number[][] }>();
@@ -128,7 +128,7 @@ describe('PredictionStore memory', () => {
     // figures are after full collections and belong to this workload alone.
     const script = `
       import { PredictionStore } from ${JSON.stringify(join(ROOT, 'dist/src/monitoring/prediction-store.js'))};
-      const random = (${rng.toString()})(7);
+      const random = (${mulberry32.toString()})(7);
       const maxRows = 100000;
       const used = () => { gc(); gc(); const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
       const base = used(); // before the store: its preallocated arrays count too
