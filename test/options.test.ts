@@ -5,8 +5,11 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaults, OptionsError, parseOptions, usage, type Options } from '../src/options.js';
 
-/** Every flag with a value that is not its default, what it sets, and its variable. */
-const FLAGS: [flag: string, env: string, raw: string, key: keyof Options, parsed: unknown][] = [
+/**
+ * Every flag with a value that is not its default, what it sets, and its variable (and, for a
+ * flag that needs another one, the other flag's arguments).
+ */
+const FLAGS: [flag: string, env: string, raw: string, key: keyof Options, parsed: unknown, needs?: string[]][] = [
   ['--models', 'VIGIL_MODELS', 'some/models', 'models', resolve('some/models')],
   ['--model-name', 'VIGIL_MODEL_NAME', 'cancer-screen', 'modelName', 'cancer-screen'],
   ['--port', 'VIGIL_PORT', '9001', 'port', 9001],
@@ -25,7 +28,21 @@ const FLAGS: [flag: string, env: string, raw: string, key: keyof Options, parsed
   ['--pipeline-depth', 'VIGIL_PIPELINE_DEPTH', '4', 'pipelineDepth', 4],
   ['--monitoring', 'VIGIL_MONITORING', 'off', 'monitoring', false],
   ['--watch', 'VIGIL_WATCH', 'on', 'watch', true],
+  ['--alert-webhook', 'VIGIL_ALERT_WEBHOOK', 'https://hooks.example.com/Vigil', 'alertWebhooks', ['https://hooks.example.com/Vigil']],
+  ['--feedback-store-rows', 'VIGIL_FEEDBACK_STORE_ROWS', '5000', 'feedbackStoreRows', 5000],
+  ['--feedback-ttl-seconds', 'VIGIL_FEEDBACK_TTL_SECONDS', '90', 'feedbackTtlSeconds', 90],
   ['--allow-uws-fallback', 'VIGIL_ALLOW_UWS_FALLBACK', 'yes', 'allowUwsFallback', true],
+  ['--max-json-depth', 'VIGIL_MAX_JSON_DEPTH', '10', 'maxJsonDepth', 10],
+  ['--max-tensor-elements', 'VIGIL_MAX_TENSOR_ELEMENTS', '1000', 'maxTensorElements', 1000],
+  ['--body-timeout-ms', 'VIGIL_BODY_TIMEOUT_MS', '2000', 'bodyTimeoutMs', 2000],
+  ['--receive-budget', 'VIGIL_RECEIVE_BUDGET', '2097152', 'receiveBudgetBytes', 2097152],
+  ['--allowed-hosts', 'VIGIL_ALLOWED_HOSTS', 'Vigil.Example.com', 'allowedHosts', ['vigil.example.com']],
+  ['--metrics-auth', 'VIGIL_METRICS_AUTH', 'on', 'metricsAuth', true],
+  ['--admin-host', 'VIGIL_ADMIN_HOST', '127.0.0.2', 'adminHost', '127.0.0.2', ['--admin-port', '9100']],
+  ['--admin-port', 'VIGIL_ADMIN_PORT', '9100', 'adminPort', 9100],
+  ['--prediction-log-max-bytes', 'VIGIL_PREDICTION_LOG_MAX_BYTES', '8192', 'predictionLogMaxBytes', 8192],
+  ['--prediction-log-keep', 'VIGIL_PREDICTION_LOG_KEEP', '3', 'predictionLogKeep', 3],
+  ['--watch-settle-ms', 'VIGIL_WATCH_SETTLE_MS', '100', 'watchSettleMs', 100],
 ];
 
 const parse = (argv: string[], env: Record<string, string> = {}) => parseOptions(argv, env);
@@ -41,15 +58,24 @@ function errorOf(argv: string[], env: Record<string, string> = {}): string {
 }
 
 describe('parseOptions', () => {
-  it('without flags or environment gives the defaults (models resolved to a path)', () => {
-    expect(parse([])).toEqual({ ...defaults(), models: resolve('./models') });
+  it('without flags or environment gives the defaults (models resolved to a path, loopback Host names)', () => {
+    expect(parse([])).toEqual({ ...defaults(), models: resolve('./models'), allowedHosts: ['localhost', '127.0.0.1', '::1', '[::1]'] });
   });
 
-  it.each(FLAGS)('%s VALUE and %s set the same option', (flag, env, raw, key, parsed) => {
+  it.each(FLAGS)('%s VALUE and %s set the same option', (flag, env, raw, key, parsed, needs = []) => {
     expect(parsed).not.toEqual(defaults()[key]); // a value that shows the flag took effect
-    expect(parse([flag, raw])[key]).toEqual(parsed);
-    expect(parse([`${flag}=${raw}`])[key]).toEqual(parsed);
-    expect(parse([], { [env]: raw })[key]).toEqual(parsed);
+    expect(parse([flag, raw, ...needs])[key]).toEqual(parsed);
+    expect(parse([`${flag}=${raw}`, ...needs])[key]).toEqual(parsed);
+    expect(parse(needs, { [env]: raw })[key]).toEqual(parsed);
+  });
+
+  it('--alert-webhook repeats (VIGIL_ALERT_WEBHOOK: comma-separated), keeps the URL as written, and takes only http(s)', () => {
+    const urls = ['http://127.0.0.1:9911/Vigil', 'https://ml.example.com/hooks/Retrain?Token=aB'];
+    expect(parse(['--alert-webhook', urls[0]!, '--alert-webhook', urls[1]!]).alertWebhooks).toEqual(urls);
+    expect(parse([], { VIGIL_ALERT_WEBHOOK: urls.join(' , ') }).alertWebhooks).toEqual(urls);
+    expect(errorOf(['--alert-webhook', 'ftp://x/y'])).toBe("--alert-webhook 'ftp://x/y' is not an http(s) URL");
+    expect(errorOf(['--feedback-store-rows', '-1'])).toBe('--feedback-store-rows must not be negative');
+    expect(errorOf(['--feedback-ttl-seconds', '0'])).toBe('--feedback-ttl-seconds must be a number of seconds > 0');
   });
 
   it('every flag usage() lists is covered here, with its variable', () => {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempModels } from '../helpers/models.js';
 import { pollUntil } from '../helpers/poll.js';
 import { BUNDLED_MODELS, getJson, postJson, startServer, type RunningServer } from '../helpers/server.js';
+import { mulberry32 } from '../helpers/random.js';
 import { sklearnMetrics, type ScoreCase } from '../helpers/sklearn.js';
 
 interface Heldout { feature_names: string[]; rows: number[][]; targets: number[] }
@@ -188,6 +189,43 @@ describe('POST /feedback: online performance equals scikit-learn on the same pre
     const after = (await stats()).models['breast-cancer'].versions['1'].roles.live.performance;
     expect(after.labels).toBe(before + 1);
     expect(after.metrics.log_loss.labels).toBe(before + 1);
+  });
+});
+
+describe('POST /feedback under hostile input (seeded fuzz)', () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer({ args: ['--models', BUNDLED_MODELS] });
+  });
+  afterAll(async () => {
+    await server?.kill();
+  });
+
+  it('answers every random body with 200, 400 or 404 naming the cause, and keeps serving', async () => {
+    const random = mulberry32(1217);
+    const pick = <T,>(values: T[]) => values[Math.floor(random() * values.length)]!;
+    const scalar = (): unknown => pick<unknown>([null, true, -1, 0, 1, 2, 1.5, 1e308, -0, 'benign', '', 'x'.repeat(300), [], {}, [1, 2], { label: 1 }]);
+    const item = (): Record<string, unknown> => {
+      const out: Record<string, unknown> = {};
+      for (const key of ['request_id', 'instance', 'label', 'value', 'version', 'prediction', 'role', 'extra']) {
+        if (random() < 0.5) out[key] = key === 'prediction' && random() < 0.5 ? { label: scalar(), probabilities: [scalar(), scalar()], probability: scalar(), value: scalar() } : scalar();
+      }
+      return out;
+    };
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 600; i++) {
+      const model = pick(['breast-cancer', 'diabetes', 'digits', 'nope', 7]);
+      const body = random() < 0.3 ? { model, feedback: random() < 0.8 ? Array.from({ length: Math.floor(random() * 5) }, item) : scalar() } : { model, ...item() };
+      const response = await postJson(`${server.url}/feedback`, body);
+      statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+      expect([200, 400, 404], `${JSON.stringify(body)} → ${response.status} ${response.text}`).toContain(response.status);
+      if (response.status !== 200) expect(response.json.error, response.text).toMatch(/\S/);
+    }
+    console.log('feedback fuzz, 600 bodies:', Object.fromEntries(statuses));
+    expect(statuses.get(200)).toBeGreaterThan(0);
+    expect(statuses.get(400)).toBeGreaterThan(0);
+    const alive = await postJson(`${server.url}/predict`, { model: 'diabetes', features: heldout('diabetes').rows[0] });
+    expect(alive.status).toBe(200);
   });
 });
 

@@ -1,7 +1,7 @@
 // --watch: a version folder that appears in the repository is loaded into every worker at the
 // next scan and can be pinned, but takes no routed traffic until the weights say so. The gateway
 // runs in process on manual time, so the scan happens exactly when the test advances the clock.
-import { cpSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualTime, startGateway, type InProcessGateway } from '../helpers/gateway.js';
@@ -34,6 +34,7 @@ describe('--watch', () => {
     await time.advance(SCAN_PERIOD_MS); // a scan with nothing new
     expect((await pinnedTo2()).status).toBe(404);
     cpSync(join(BUNDLED_MODELS, MODEL, '2'), join(models.dir, MODEL, '2'), { recursive: true });
+    writeFileSync(join(models.dir, MODEL, '2', 'READY'), ''); // complete: load at the next scan (no --watch-settle-ms wait)
     expect((await pinnedTo2()).status, 'before the next scan').toBe(404);
 
     await time.advance(SCAN_PERIOD_MS);
