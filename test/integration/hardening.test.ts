@@ -244,7 +244,9 @@ describe('the prediction log rotates by size and keeps a bounded number of files
     }
     // The log is written asynchronously: poll until the rotated files appear.
     const deadline = Date.now() + 20_000;
-    while (!readdirSync(logDir).includes('predictions.jsonl.2') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // (the reopened file appears a moment after the rename: sonic-boom reopens asynchronously)
+    const rotated = () => ['predictions.jsonl', 'predictions.jsonl.2'].every((name) => readdirSync(logDir).includes(name));
+    while (!rotated() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const files = readdirSync(logDir).sort();
     expect(files).toEqual(['predictions.jsonl', 'predictions.jsonl.1', 'predictions.jsonl.2']);
     for (const name of files.slice(1)) {
