@@ -17,6 +17,7 @@ export class RowSchema {
   private readonly validateArray: ValidateFunction;
   /** per column: what an absent or null value becomes (null = refuse the row) */
   private readonly fill: (number | null)[];
+  private readonly scratch: number[];
 
   constructor(
     readonly modelName: string,
@@ -30,6 +31,7 @@ export class RowSchema {
   ) {
     this.width = width;
     this.fill = Array.from({ length: width }, (_, i) => fillValue(features?.[i]?.missing, features?.[i]?.name, input.type));
+    this.scratch = new Array<number>(width).fill(0);
     const itemSchemas = features
       ? features.map(featureSchema)
       : Array.from({ length: width }, () => ({ type: 'number' }));
@@ -100,13 +102,9 @@ export class RowSchema {
   }
 
   private writeRow(row: unknown, path: string, data: TensorData, offset: number, missing: number[]): void {
-    let values: readonly (number | null | undefined)[];
-    // How a value is named in messages: by position in an array row (with the feature's name).
-    let at: (index: number) => string = (i) => `${path}/${this.featureNames?.[i] ?? i}`;
-    if (Array.isArray(row)) {
+    const positional = Array.isArray(row);
+    if (positional) {
       if (!this.validateArray(row)) throw this.arrayError(row, path);
-      values = row as (number | null)[];
-      at = (i) => `${path}/${i}${this.featureNames ? ` (feature ${this.featureNames[i]})` : ''}`;
     } else {
       if (row === null || typeof row !== 'object') {
         throw rejected(
@@ -120,21 +118,21 @@ export class RowSchema {
         throw rejected(`${path} must be an array of ${this.width} numbers: ${this.modelName} has no config.json naming its features`, path, 'row_shape');
       }
       if (!this.validateObject(row)) throw this.objectError(row as Record<string, unknown>, path);
-      const record = row as Record<string, number | null | undefined>;
-      values = this.featureNames!.map((name) => record[name]);
     }
-    const filled = new Array<number>(this.width);
+    // One scratch row per schema (decoding is synchronous): no array per row on the request path.
+    const values = this.scratch;
+    const names = this.featureNames;
     for (let i = 0; i < this.width; i++) {
-      const value = values[i];
+      const value = positional ? (row as (number | null)[])[i] : (row as Record<string, number | null | undefined>)[names![i]!];
       if (value === null || value === undefined) {
         // ajv let it through: the feature has a missing-value policy.
-        filled[i] = this.fill[i]!;
+        values[i] = this.fill[i]!;
         missing.push(offset + i);
       } else {
-        filled[i] = value;
+        values[i] = value;
       }
     }
-    write(this.input.type, data, offset, filled, missing, at, (i) => `${path}/${this.featureNames?.[i] ?? i}`);
+    write(this.input.type, data, offset, values, missing, { path, names, positional });
   }
 
   private objectError(row: Record<string, unknown>, path: string): Error {
@@ -199,14 +197,27 @@ function fillValue(policy: MissingPolicy | undefined, name: string | undefined, 
   return policy.impute;
 }
 
-/**
- * Writes one row; `missing` (ascending flat indices) marks filled values, which may be NaN.
- * `at` names a value in messages, `field` as the rejection's field.
- */
-function write(type: OrtType, data: TensorData, offset: number, values: readonly number[], missing: readonly number[],
-  at: (index: number) => string, field: (index: number) => string): void {
+/** Where a row came from, to name a refused value: `path/3 (feature bmi)` or `path/bmi`. */
+interface RowPlace {
+  path: string;
+  names: readonly string[] | null;
+  /** an array row: values are named by position */
+  positional: boolean;
+}
+
+function valueLabel(place: RowPlace, i: number): string {
+  const name = place.names?.[i];
+  return place.positional ? `${place.path}/${i}${name ? ` (feature ${name})` : ''}` : `${place.path}/${name ?? i}`;
+}
+
+function valueField(place: RowPlace, i: number): string {
+  return `${place.path}/${place.names?.[i] ?? i}`;
+}
+
+/** Writes one row; `missing` (ascending flat indices) marks filled values, which may be NaN. */
+function write(type: OrtType, data: TensorData, offset: number, values: readonly number[], missing: readonly number[], place: RowPlace): void {
   if (!isFloatType(type)) {
-    writeIntegers(type, data, offset, values, at, field);
+    writeIntegers(type, data, offset, values, place);
     return;
   }
   const target = data as Float32Array;
@@ -215,7 +226,7 @@ function write(type: OrtType, data: TensorData, offset: number, values: readonly
   // (say 1e39) still turns into Infinity here, which the model must not see either.
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(target[offset + i]!) && !(Number.isNaN(values[i]!) && missing.includes(offset + i))) {
-      throw rejected(`${at(i)} is ${values[i]}, outside the ${type} range`, field(i), 'not_finite');
+      throw rejected(`${valueLabel(place, i)} is ${values[i]}, outside the ${type} range`, valueField(place, i), 'not_finite');
     }
   }
 }
@@ -225,21 +236,23 @@ function write(type: OrtType, data: TensorData, offset: number, values: readonly
  * truncate 1.9 to 1 and wrap 1e19 to a negative number without a word. 64-bit integers stop at
  * ±2^53, beyond which a JSON number no longer holds the integer the client wrote.
  */
-function writeIntegers(type: OrtType, data: TensorData, offset: number, values: readonly number[],
-  at: (index: number) => string, field: (index: number) => string): void {
+function writeIntegers(type: OrtType, data: TensorData, offset: number, values: readonly number[], place: RowPlace): void {
   const [min, max] = INTEGER_RANGES[type]!;
   const big = isBigIntType(type);
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!;
-    if (!Number.isInteger(value)) throw rejected(`${at(i)} must be a whole number (${ortToV2(type)} input), got ${value}`, field(i), 'type');
+    if (!Number.isInteger(value)) {
+      throw rejected(`${valueLabel(place, i)} must be a whole number (${ortToV2(type)} input), got ${value}`, valueField(place, i), 'type');
+    }
     if (big) {
       if (!Number.isSafeInteger(value) || BigInt(value) < (min as bigint) || BigInt(value) > (max as bigint)) {
-        throw rejected(`${at(i)} is ${value}, outside ${ortToV2(type)} values a JSON number holds exactly (|n| ≤ 2^53 − 1${type === 'uint64' ? ', n ≥ 0' : ''})`, field(i), 'range');
+        throw rejected(`${valueLabel(place, i)} is ${value}, outside ${ortToV2(type)} values a JSON number holds exactly (|n| ≤ 2^53 − 1${type === 'uint64' ? ', n ≥ 0' : ''})`,
+          valueField(place, i), 'range');
       }
       (data as BigInt64Array)[offset + i] = BigInt(value);
     } else {
       if (value < (min as number) || value > (max as number)) {
-        throw rejected(`${at(i)} is ${value}, outside the ${ortToV2(type)} range ${min}..${max}`, field(i), 'range');
+        throw rejected(`${valueLabel(place, i)} is ${value}, outside the ${ortToV2(type)} range ${min}..${max}`, valueField(place, i), 'range');
       }
       (data as Int32Array)[offset + i] = value;
     }
