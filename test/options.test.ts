@@ -5,11 +5,8 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaults, OptionsError, parseOptions, usage, type Options } from '../src/options.js';
 
-/**
- * Every flag with a value that is not its default, what it sets, and its variable (and, for a
- * flag that needs another one, the other flag's arguments).
- */
-const FLAGS: [flag: string, env: string, raw: string, key: keyof Options, parsed: unknown, needs?: string[]][] = [
+/** Every flag with a value that is not its default, what it sets, and its variable. */
+const FLAGS: [flag: string, env: string, raw: string, key: keyof Options, parsed: unknown][] = [
   ['--models', 'VIGIL_MODELS', 'some/models', 'models', resolve('some/models')],
   ['--model-name', 'VIGIL_MODEL_NAME', 'cancer-screen', 'modelName', 'cancer-screen'],
   ['--port', 'VIGIL_PORT', '9001', 'port', 9001],
@@ -32,18 +29,21 @@ const FLAGS: [flag: string, env: string, raw: string, key: keyof Options, parsed
   ['--feedback-store-rows', 'VIGIL_FEEDBACK_STORE_ROWS', '5000', 'feedbackStoreRows', 5000],
   ['--feedback-ttl-seconds', 'VIGIL_FEEDBACK_TTL_SECONDS', '90', 'feedbackTtlSeconds', 90],
   ['--allow-uws-fallback', 'VIGIL_ALLOW_UWS_FALLBACK', 'yes', 'allowUwsFallback', true],
-  ['--max-json-depth', 'VIGIL_MAX_JSON_DEPTH', '10', 'maxJsonDepth', 10],
+  ['--max-json-depth', 'VIGIL_MAX_JSON_DEPTH', '16', 'maxJsonDepth', 16],
   ['--max-tensor-elements', 'VIGIL_MAX_TENSOR_ELEMENTS', '1000', 'maxTensorElements', 1000],
   ['--body-timeout-ms', 'VIGIL_BODY_TIMEOUT_MS', '2000', 'bodyTimeoutMs', 2000],
-  ['--receive-budget', 'VIGIL_RECEIVE_BUDGET', '2097152', 'receiveBudgetBytes', 2097152],
-  ['--allowed-hosts', 'VIGIL_ALLOWED_HOSTS', 'Vigil.Example.com', 'allowedHosts', ['vigil.example.com']],
+  ['--receive-budget', 'VIGIL_RECEIVE_BUDGET', '1048576', 'receiveBudgetBytes', 1048576],
+  ['--allowed-hosts', 'VIGIL_ALLOWED_HOSTS', 'vigil.example,localhost', 'allowedHosts', ['vigil.example', 'localhost']],
   ['--metrics-auth', 'VIGIL_METRICS_AUTH', 'on', 'metricsAuth', true],
-  ['--admin-host', 'VIGIL_ADMIN_HOST', '127.0.0.2', 'adminHost', '127.0.0.2', ['--admin-port', '9100']],
+  ['--admin-host', 'VIGIL_ADMIN_HOST', '127.0.0.2', 'adminHost', '127.0.0.2'],
   ['--admin-port', 'VIGIL_ADMIN_PORT', '9100', 'adminPort', 9100],
   ['--prediction-log-max-bytes', 'VIGIL_PREDICTION_LOG_MAX_BYTES', '8192', 'predictionLogMaxBytes', 8192],
-  ['--prediction-log-keep', 'VIGIL_PREDICTION_LOG_KEEP', '3', 'predictionLogKeep', 3],
+  ['--prediction-log-keep', 'VIGIL_PREDICTION_LOG_KEEP', '2', 'predictionLogKeep', 2],
   ['--watch-settle-ms', 'VIGIL_WATCH_SETTLE_MS', '100', 'watchSettleMs', 100],
 ];
+
+/** Flags that only make sense with another (--admin-host needs --admin-port). */
+const COMPANIONS: Partial<Record<string, string[]>> = { '--admin-host': ['--admin-port', '9100'] };
 
 const parse = (argv: string[], env: Record<string, string> = {}) => parseOptions(argv, env);
 
@@ -58,15 +58,16 @@ function errorOf(argv: string[], env: Record<string, string> = {}): string {
 }
 
 describe('parseOptions', () => {
-  it('without flags or environment gives the defaults (models resolved to a path, loopback Host names)', () => {
+  it('without flags or environment gives the defaults (models resolved to a path; loopback Host names allowed)', () => {
     expect(parse([])).toEqual({ ...defaults(), models: resolve('./models'), allowedHosts: ['localhost', '127.0.0.1', '::1', '[::1]'] });
   });
 
-  it.each(FLAGS)('%s VALUE and %s set the same option', (flag, env, raw, key, parsed, needs = []) => {
+  it.each(FLAGS)('%s VALUE and %s set the same option', (flag, env, raw, key, parsed) => {
     expect(parsed).not.toEqual(defaults()[key]); // a value that shows the flag took effect
-    expect(parse([flag, raw, ...needs])[key]).toEqual(parsed);
-    expect(parse([`${flag}=${raw}`, ...needs])[key]).toEqual(parsed);
-    expect(parse(needs, { [env]: raw })[key]).toEqual(parsed);
+    const companion = COMPANIONS[flag] ?? [];
+    expect(parse([flag, raw, ...companion])[key]).toEqual(parsed);
+    expect(parse([`${flag}=${raw}`, ...companion])[key]).toEqual(parsed);
+    expect(parse(companion, { [env]: raw })[key]).toEqual(parsed);
   });
 
   it('--alert-webhook repeats (VIGIL_ALERT_WEBHOOK: comma-separated), keeps the URL as written, and takes only http(s)', () => {

@@ -214,7 +214,9 @@ export class Exchange implements ReceivingBody {
       const body: Record<string, unknown> = { error: error.message };
       if (error.status >= 500) body.request_id = this.requestId;
       this.sendJson(error.status, body, error.headers);
-      if (error.status >= 500) log?.(error, this.requestId);
+      // A failure of the server is logged; full queues and passed deadlines are answers to load,
+      // counted in the metrics (a log line each would cost most under overload).
+      if (error.status === 500) log?.(error, this.requestId);
       return;
     }
     log?.(error, this.requestId);

@@ -2,8 +2,8 @@
 // way of probes and scrapes unless --metrics-auth, the Host allow-list against DNS rebinding
 // (on by default for loopback binds), the admin API on its own listener, the exclusive port,
 // and a drain that finishes a request whose body is still arriving at SIGTERM.
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/net.js';
 import { rawHttp, rawRequest } from '../helpers/raw-http.js';
 import { BUNDLED_MODELS, getJson, postJson, spawnVigil, startServer, type RunningServer } from '../helpers/server.js';
 
@@ -12,15 +12,6 @@ const servers: RunningServer[] = [];
 afterAll(async () => {
   await Promise.all(servers.map((s) => s.kill()));
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 async function start(args: string[], env: Record<string, string> = {}) {
   const server = await startServer({ args: ['--models', BUNDLED_MODELS, '--workers', '1', ...args], env });

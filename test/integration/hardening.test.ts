@@ -242,11 +242,10 @@ describe('the prediction log rotates by size and keeps a bounded number of files
       const batch = Array.from({ length: 10 }, () => predict({ model: 'diabetes', instances: Array(8).fill(diabetesRow) }));
       for (const answer of await Promise.all(batch)) expect(answer.status).toBe(200);
     }
-    // The log is written asynchronously: poll until the rotated files appear.
+    // The log is written and reopened asynchronously: poll until the rotated and the new file appear.
     const deadline = Date.now() + 20_000;
-    // (the reopened file appears a moment after the rename: sonic-boom reopens asynchronously)
-    const rotated = () => ['predictions.jsonl', 'predictions.jsonl.2'].every((name) => readdirSync(logDir).includes(name));
-    while (!rotated() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const rotatedAndReopened = () => ['predictions.jsonl', 'predictions.jsonl.2'].every((f) => readdirSync(logDir).includes(f));
+    while (!rotatedAndReopened() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const files = readdirSync(logDir).sort();
     expect(files).toEqual(['predictions.jsonl', 'predictions.jsonl.1', 'predictions.jsonl.2']);
     for (const name of files.slice(1)) {

@@ -1,4 +1,4 @@
-// --watch: a version folder that appears in the repository is loaded into every worker at the
+// --watch: a complete version folder that appears in the repository is loaded into every worker at the
 // next scan and can be pinned, but takes no routed traffic until the weights say so. The gateway
 // runs in process on manual time, so the scan happens exactly when the test advances the clock.
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,7 +34,9 @@ describe('--watch', () => {
     await time.advance(SCAN_PERIOD_MS); // a scan with nothing new
     expect((await pinnedTo2()).status).toBe(404);
     cpSync(join(BUNDLED_MODELS, MODEL, '2'), join(models.dir, MODEL, '2'), { recursive: true });
-    writeFileSync(join(models.dir, MODEL, '2', 'READY'), ''); // complete: load at the next scan (no --watch-settle-ms wait)
+    // The READY marker says the copy is complete (without it the watcher waits for the files to
+    // settle on the wall clock: watch-settle.test covers that path).
+    writeFileSync(join(models.dir, MODEL, '2', 'READY'), '');
     expect((await pinnedTo2()).status, 'before the next scan').toBe(404);
 
     await time.advance(SCAN_PERIOD_MS);
