@@ -16,8 +16,9 @@ machine/library versions rewrites byte-identical files.
 Per model it writes:
     models/<model>/config.json                 gateway configuration
     models/<model>/<v>/model.onnx              ONNX graph (ai.onnx 13, ai.onnx.ml 3, IR 8)
-    models/<model>/<v>/reference.json          training deciles + proportions (drift)
-    models/<model>/<v>/heldout.json            held-out rows + scikit-learn's outputs
+    models/<model>/<v>/reference.json          training deciles + proportions (drift), feature
+                                               min/max, held-out performance
+    models/<model>/<v>/heldout.json            held-out rows, their true targets, scikit-learn's outputs
 
 Graph conventions (the gateway relies on them):
     input  `input`          float32 ["N", F]   raw feature values, config feature order
@@ -42,6 +43,8 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (accuracy_score, f1_score, log_loss, mean_absolute_error,
+                             mean_squared_error, precision_score, recall_score, roc_auc_score)
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
@@ -225,26 +228,58 @@ def dist(name, values, edges=None):
     return {"name": name, "edges": [float(e) for e in edges], "proportions": bins(values, edges)}
 
 
-def reference(X_train, names, outputs):
+def feature_dist(name, values):
+    """A feature's drift bins plus its training range (data quality: out-of-range counts)."""
+    return dict(dist(name, values), min=float(np.min(values)), max=float(np.max(values)))
+
+
+def reference(X_train, names, outputs, performance):
     return {"format": "vigil-reference/1", "rows": int(X_train.shape[0]),
-            "features": [dist(n, X_train[:, j]) for j, n in enumerate(names)],
-            "outputs": outputs}
+            "features": [feature_dist(n, X_train[:, j]) for j, n in enumerate(names)],
+            "outputs": outputs, "performance": performance}
 
 
-def classifier_reference(model, X_train, names):
+def classifier_performance(model, X_test, y_test):
+    """Held-out metrics as scikit-learn computes them by default (binary: positive class 1;
+    multiclass: macro averages; log loss over predict_proba in float64)."""
+    label = model.predict(X_test)
+    proba = model.predict_proba(X_test)
+    n_classes = proba.shape[1]
+    average = "binary" if n_classes == 2 else "macro"
+    metrics = {
+        "accuracy": accuracy_score(y_test, label),
+        "precision": precision_score(y_test, label, average=average),
+        "recall": recall_score(y_test, label, average=average),
+        "f1": f1_score(y_test, label, average=average),
+        "log_loss": log_loss(y_test, proba, labels=list(range(n_classes))),
+    }
+    if n_classes == 2:
+        metrics["auc"] = roc_auc_score(y_test, proba[:, 1])
+    return {"rows": int(len(y_test)), "metrics": {k: float(v) for k, v in metrics.items()}}
+
+
+def regressor_performance(model, X_test, y_test):
+    value = model.predict(X_test)
+    return {"rows": int(len(y_test)), "metrics": {
+        "mae": float(mean_absolute_error(y_test, value)),
+        "rmse": float(mean_squared_error(y_test, value, squared=False))}}
+
+
+def classifier_reference(model, X_train, names, X_test, y_test):
     proba = model.predict_proba(X_train)
     label = model.predict(X_train)
     n_classes = proba.shape[1]
     mids = [c + 0.5 for c in range(n_classes - 1)]
     return reference(X_train, names, [dist("label", label.astype(np.float64), mids),
-                                      dist("probability", proba.max(axis=1))])
+                                      dist("probability", proba.max(axis=1))],
+                     classifier_performance(model, X_test, y_test))
 
 
-def classifier_heldout(model, X_test, names, cap):
+def classifier_heldout(model, X_test, y_test, names, cap):
     X = X_test[:cap]
     proba = model.predict_proba(X)
     label = model.predict(X)
-    return {"feature_names": names, "rows": X.tolist(),
+    return {"feature_names": names, "rows": X.tolist(), "targets": [int(t) for t in y_test[:cap]],
             "expected": [{"label": int(l), "probabilities": [float(p) for p in pr]}
                          for l, pr in zip(label, proba)]}
 
@@ -299,8 +334,8 @@ def build_breast_cancer(out):
     m1 = export_logreg(lr, len(names),
                        "breast-cancer v1: StandardScaler + LogisticRegression; "
                        "probabilities[:,1] = P(benign)", dict(common, heldout_accuracy=acc1))
-    write_version(d, 1, m1, classifier_reference(lr, X_tr, names),
-                  classifier_heldout(lr, X_te, names, cap=len(X_te)))
+    write_version(d, 1, m1, classifier_reference(lr, X_tr, names, X_te, y_te),
+                  classifier_heldout(lr, X_te, y_te, names, cap=len(X_te)))
 
     mlp = Pipeline([("scaler", StandardScaler()),
                     ("clf", MLPClassifier(hidden_layer_sizes=(32, 16), activation="relu",
@@ -310,8 +345,8 @@ def build_breast_cancer(out):
     m2 = export_mlp(mlp, len(names),
                     "breast-cancer v2: StandardScaler + MLPClassifier(32,16 relu, logistic out); "
                     "probabilities[:,1] = P(benign)", dict(common, heldout_accuracy=acc2))
-    write_version(d, 2, m2, classifier_reference(mlp, X_tr, names),
-                  classifier_heldout(mlp, X_te, names, cap=len(X_te)))
+    write_version(d, 2, m2, classifier_reference(mlp, X_tr, names, X_te, y_te),
+                  classifier_heldout(mlp, X_te, y_te, names, cap=len(X_te)))
 
     write_config(d, {
         "task": "binary-classification",
@@ -341,9 +376,9 @@ def build_diabetes(out):
                    {"dataset": "sklearn.datasets.load_diabetes (scaled features)", "train_rows": len(X_tr),
                     "sklearn_version": sklearn.__version__, "heldout_r2": r2})
     pred_tr = gbr.predict(X_tr)
-    ref = reference(X_tr, names, [dist("value", pred_tr)])
+    ref = reference(X_tr, names, [dist("value", pred_tr)], regressor_performance(gbr, X_te, y_te))
     X_h = X_te[:100]
-    heldout = {"feature_names": names, "rows": X_h.tolist(),
+    heldout = {"feature_names": names, "rows": X_h.tolist(), "targets": [float(t) for t in y_te[:100]],
                "expected": [{"value": float(v)} for v in gbr.predict(X_h)]}
     write_version(d, 1, m, ref, heldout)
     write_config(d, {
@@ -373,8 +408,8 @@ def build_digits(out):
                    "images, pixel intensities 0..16; probabilities[:,k] = P(digit k)",
                    {"dataset": "sklearn.datasets.load_digits", "train_rows": len(X_tr),
                     "sklearn_version": sklearn.__version__, "heldout_accuracy": acc})
-    write_version(d, 1, m, classifier_reference(mlp, X_tr, names),
-                  classifier_heldout(mlp, X_te, names, cap=100))
+    write_version(d, 1, m, classifier_reference(mlp, X_tr, names, X_te, y_te),
+                  classifier_heldout(mlp, X_te, y_te, names, cap=100))
     write_config(d, {
         "task": "multiclass-classification",
         "description": "Handwritten digits 0-9 (scikit-learn load_digits), 8x8 pixels with "

@@ -7,9 +7,11 @@ export class VigilError extends Error {
   readonly type: string;
   /** JSON-pointer-like path of the offending field (`weights/3`, `features/mean_radius`). */
   readonly field: string | undefined;
+  /** Why a request's value was refused, as a metric label: missing, type, minimum, maximum, … */
+  readonly reason: string | undefined;
   readonly headers: Record<string, string>;
 
-  constructor(status: number, type: string, message: string, options: { field?: string; headers?: Record<string, string> } = {}) {
+  constructor(status: number, type: string, message: string, options: { field?: string; reason?: string; headers?: Record<string, string> } = {}) {
     // These are answers, not bugs: no stack trace. Capturing one costs more than the rest of a
     // rejected request (a full queue under overload rejects thousands a second).
     const stackTraceLimit = Error.stackTraceLimit;
@@ -19,11 +21,14 @@ export class VigilError extends Error {
     this.status = status;
     this.type = type;
     this.field = options.field;
+    this.reason = options.reason;
     this.headers = options.headers ?? {};
   }
 }
 
 export const badRequest = (message: string, field?: string) => new VigilError(400, 'bad_request', message, { field });
+/** A request value refused for `reason` (request_rejections_total counts it by field and reason). */
+export const rejected = (message: string, field: string, reason: string) => new VigilError(400, 'bad_request', message, { field, reason });
 /** A field that fails validation; the message starts with the field. */
 export const invalidField = (field: string, reason: string) =>
   new VigilError(400, 'invalid', `${field}: ${reason}`, { field });

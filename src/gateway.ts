@@ -1,8 +1,9 @@
 // Wires the parts together and owns the life cycle: scan and load models, start the worker
 // pool and the HTTP front end (the admin API on its own listener when asked), run the periodic
-// policies on timers (drift alerts, guardrails, --watch), and on stop drain: refuse new
-// connections, finish every admitted request, flush logs. Every port is taken exclusively:
-// a second Vigil on a port in use refuses to start instead of silently sharing it.
+// policies on timers (alerts, guardrails, the feedback store's expiry, --watch), and on stop
+// drain: refuse new connections, finish every admitted request, give pending alert
+// notifications a moment, flush logs. Every port is taken exclusively: a second Vigil on a
+// port in use refuses to start instead of silently sharing it.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
@@ -18,17 +19,25 @@ import { mountPredict } from './http/predict.js';
 import { mountV2 } from './http/v2.js';
 import { mountOps } from './http/ops.js';
 import { mountAdmin } from './http/admin.js';
+import { mountFeedback } from './http/feedback.js';
+import { AlertNotifier } from './monitoring/alert-notifier.js';
+import { AlertWebhook } from './monitoring/alert-webhook.js';
 import { systemClock, type Clock } from './monitoring/clock.js';
 import { DEFAULT_DRIFT_OPTIONS } from './monitoring/drift.js';
 import { Metrics } from './monitoring/metrics.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
+import { PredictionStore } from './monitoring/prediction-store.js';
 import type { Options } from './options.js';
 import { ModelRegistry } from './serving/registry.js';
 import { repositoryLayout, singleModelLayout, type RepositoryLayout } from './repository/layout.js';
 import { scanRepository } from './repository/repository.js';
 import { StatsReporter } from './serving/stats.js';
-import { enforceGuardrails, sweepDriftAlerts } from './serving/policies.js';
+import { FeedbackService } from './serving/feedback.js';
+import { Policies } from './serving/policies.js';
 import { RepositoryWatcher } from './serving/watcher.js';
+
+/** How long pending alert notifications may still be delivered when the server stops. */
+const ALERT_FLUSH_MS = 2000;
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -57,6 +66,11 @@ export class Gateway {
   private readonly layout: RepositoryLayout;
   readonly plane: DataPlane;
   readonly stats: StatsReporter;
+  readonly store: PredictionStore | null;
+  readonly feedback: FeedbackService;
+  readonly webhook: AlertWebhook;
+  readonly notifier: AlertNotifier;
+  private readonly policies: Policies;
   private readonly predictionLog: PredictionLog | null;
   private uws: LoadedUws['uws'] | null = null;
   private apps: TemplatedApp[] = [];
@@ -99,8 +113,15 @@ export class Gateway {
       maxQueueRows: options.maxQueueRows, maxInstances: options.maxInstances, monitoring: options.monitoring,
       maxTensorElements: options.maxTensorElements,
     }, { ...DEFAULT_DRIFT_OPTIONS }, logger, this.time.clock);
-    this.plane = new DataPlane(this.scheduler, this.metrics, logger, options.monitoring, this.predictionLog);
-    this.stats = new StatsReporter(this.registry, this.scheduler);
+    this.store = options.monitoring && options.feedbackStoreRows > 0
+      ? new PredictionStore({ maxRows: options.feedbackStoreRows, ttlSeconds: options.feedbackTtlSeconds }, this.time.clock)
+      : null;
+    this.feedback = new FeedbackService(this.store, this.metrics);
+    this.webhook = new AlertWebhook(options.alertWebhooks, {}, undefined, logger);
+    this.notifier = new AlertNotifier(this.webhook, options.alertWebhooks, this.time.clock);
+    this.policies = new Policies(this.registry, this.metrics, logger, this.notifier);
+    this.plane = new DataPlane(this.scheduler, this.metrics, logger, options.monitoring, this.predictionLog, this.store);
+    this.stats = new StatsReporter(this.registry, this.scheduler, { store: this.store, feedback: this.feedback, webhook: this.webhook, notifier: this.notifier });
     this.metrics.setSource(this.stats);
   }
 
@@ -139,6 +160,7 @@ export class Gateway {
     mountV2(router, { ...common, serverVersion: PACKAGE_VERSION });
     mountOps(router, { metrics: this.metrics, stats: this.stats });
     mountAdmin(router, { registry: this.registry, token: this.options.adminToken, logger: this.logger, maxBodyBytes: this.options.maxBodyBytes });
+    mountFeedback(router, { registry: this.registry, feedback: this.feedback, maxBodyBytes: this.options.maxBodyBytes });
     this.router = router;
     const main = uws.App();
     this.apps.push(main);
@@ -155,6 +177,7 @@ export class Gateway {
     }
     this.startPeriodicChecks();
     const url = urlOf(this.options.host, this.port);
+    this.notifier.externalURL = url;
     this.logger.info({
       url,
       ...(adminUrl ? { admin_url: adminUrl } : {}),
@@ -184,6 +207,7 @@ export class Gateway {
       await this.scheduler.drainAll();
       this.scheduler.close();
       await this.predictionLog?.close();
+      await this.webhook.close(ALERT_FLUSH_MS);
       for (const app of this.apps) (app as unknown as { close?: () => void }).close?.();
       await this.pool.close();
     })();
@@ -213,8 +237,9 @@ export class Gateway {
         .then(task)
         .catch((error: unknown) => this.logger.error({ err: (error as Error).message }, 'periodic check failed'))));
     };
-    if (this.options.monitoring) every(2000, () => sweepDriftAlerts(this.registry, this.metrics, this.logger));
-    every(1000, () => enforceGuardrails(this.registry, this.metrics, this.logger));
+    if (this.options.monitoring) every(2000, () => this.policies.sweepAlerts());
+    every(1000, () => this.policies.enforceGuardrails());
+    if (this.store) every(5000, () => this.store!.sweep());
     if (this.options.watch) {
       const watcher = new RepositoryWatcher(this.layout, this.registry, this.logger, this.options.watchSettleMs);
       // Two scans must see a folder unchanged: scanning at half the settle time keeps the wait near it.

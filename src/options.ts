@@ -46,11 +46,17 @@ export interface Options {
   predictionLogMaxBytes: number;
   predictionLogKeep: number;
   watchSettleMs: number;
+  /** Alertmanager-format webhooks that receive every alert (repeatable flag). */
+  alertWebhooks: string[];
+  /** Predictions kept for POST /feedback to join labels to (0: no store). */
+  feedbackStoreRows: number;
+  feedbackTtlSeconds: number;
 }
 
 interface FlagSpec {
   env?: string;
-  kind: 'string' | 'int' | 'number' | 'bool' | 'list';
+  /** list: comma-separated names, lower-cased; urls: repeatable, case kept (the env var comma-separated) */
+  kind: 'string' | 'int' | 'number' | 'bool' | 'list' | 'urls';
   key: keyof Options;
   help: string;
 }
@@ -76,6 +82,9 @@ const FLAGS: Record<string, FlagSpec> = {
   '--shed-hold-ms': { env: 'VIGIL_SHED_HOLD_MS', kind: 'int', key: 'shedHoldMs', help: 'answer such a refusal after this long, so clients cannot retry at once (default 250)' },
   '--monitoring': { env: 'VIGIL_MONITORING', kind: 'bool', key: 'monitoring', help: 'drift, percentiles and metrics on|off (default on)' },
   '--watch': { env: 'VIGIL_WATCH', kind: 'bool', key: 'watch', help: 'load new version folders as they appear (default off)' },
+  '--alert-webhook': { env: 'VIGIL_ALERT_WEBHOOK', kind: 'urls', key: 'alertWebhooks', help: 'POST every alert, firing and resolved, as Alertmanager webhook JSON to URL (repeatable)' },
+  '--feedback-store-rows': { env: 'VIGIL_FEEDBACK_STORE_ROWS', kind: 'int', key: 'feedbackStoreRows', help: 'prediction rows kept for POST /feedback to join labels to; 0 turns the store off (default 100000)' },
+  '--feedback-ttl-seconds': { env: 'VIGIL_FEEDBACK_TTL_SECONDS', kind: 'number', key: 'feedbackTtlSeconds', help: 'how long a prediction waits for its label (default 3600)' },
   '--allow-uws-fallback': { env: 'VIGIL_ALLOW_UWS_FALLBACK', kind: 'bool', key: 'allowUwsFallback', help: "run on uWebSockets.js's slow pure-JS fallback if the native binary fails (default off)" },
   '--max-json-depth': { env: 'VIGIL_MAX_JSON_DEPTH', kind: 'int', key: 'maxJsonDepth', help: 'nesting depth of a JSON body, 400 above (default 64)' },
   '--max-tensor-elements': { env: 'VIGIL_MAX_TENSOR_ELEMENTS', kind: 'int', key: 'maxTensorElements', help: 'elements of one input tensor, 400 above (default 16777216)' },
@@ -103,6 +112,7 @@ export function defaults(): Options {
     apiKeys: [], metricsAuth: false, adminHost: null, adminPort: null, allowedHosts: null,
     maxJsonDepth: 64, maxTensorElements: 16_777_216, bodyTimeoutMs: 8000, receiveBudgetBytes: 64 * 1024 * 1024,
     predictionLogMaxBytes: 100 * 1024 * 1024, predictionLogKeep: 5, watchSettleMs: 5000,
+    alertWebhooks: [], feedbackStoreRows: 100_000, feedbackTtlSeconds: 3600,
   };
 }
 
@@ -124,11 +134,15 @@ export function usage(): string {
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Options {
   const options = defaults();
   const set = (spec: FlagSpec, raw: string, source: string) => {
-    (options as unknown as Record<string, unknown>)[spec.key] = convert(spec, raw, source);
+    const record = options as unknown as Record<string, unknown>;
+    if (spec.kind === 'urls') record[spec.key] = [...(record[spec.key] as string[]), raw];
+    else record[spec.key] = convert(spec, raw, source);
   };
   for (const spec of Object.values(FLAGS)) {
     const raw = spec.env ? env[spec.env] : undefined;
-    if (raw !== undefined && raw !== '') set(spec, raw, spec.env!);
+    if (raw === undefined || raw === '') continue;
+    if (spec.kind === 'urls') for (const part of raw.split(',').map((x) => x.trim()).filter(Boolean)) set(spec, part, spec.env!);
+    else set(spec, raw, spec.env!);
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -181,6 +195,7 @@ function allowedHosts(names: string[] | null, bindHost: string): string[] | null
 function convert(spec: FlagSpec, raw: string, source: string): unknown {
   switch (spec.kind) {
     case 'string':
+    case 'urls':
       return raw;
     case 'list':
       return raw.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);
@@ -226,4 +241,15 @@ function check(o: Options): void {
   if (o.predictionLogMaxBytes < 4096) fail('--prediction-log-max-bytes must be at least 4096');
   if (o.predictionLogKeep < 1 || o.predictionLogKeep > 1000) fail('--prediction-log-keep must be 1..1000');
   if (o.watchSettleMs < 0) fail('--watch-settle-ms must not be negative');
+  if (o.feedbackStoreRows < 0) fail(`--feedback-store-rows must not be negative`);
+  if (!(o.feedbackTtlSeconds > 0)) fail(`--feedback-ttl-seconds must be a number of seconds > 0`);
+  for (const url of o.alertWebhooks) {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(url);
+    } catch {
+      // reported below
+    }
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) fail(`--alert-webhook '${url}' is not an http(s) URL`);
+  }
 }

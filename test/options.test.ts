@@ -27,6 +27,9 @@ const FLAGS: [flag: string, env: string, raw: string, key: keyof Options, parsed
   ['--shed-hold-ms', 'VIGIL_SHED_HOLD_MS', '1000', 'shedHoldMs', 1000],
   ['--monitoring', 'VIGIL_MONITORING', 'off', 'monitoring', false],
   ['--watch', 'VIGIL_WATCH', 'on', 'watch', true],
+  ['--alert-webhook', 'VIGIL_ALERT_WEBHOOK', 'https://hooks.example.com/Vigil', 'alertWebhooks', ['https://hooks.example.com/Vigil']],
+  ['--feedback-store-rows', 'VIGIL_FEEDBACK_STORE_ROWS', '5000', 'feedbackStoreRows', 5000],
+  ['--feedback-ttl-seconds', 'VIGIL_FEEDBACK_TTL_SECONDS', '90', 'feedbackTtlSeconds', 90],
   ['--allow-uws-fallback', 'VIGIL_ALLOW_UWS_FALLBACK', 'yes', 'allowUwsFallback', true],
   ['--max-json-depth', 'VIGIL_MAX_JSON_DEPTH', '16', 'maxJsonDepth', 16],
   ['--max-tensor-elements', 'VIGIL_MAX_TENSOR_ELEMENTS', '1000', 'maxTensorElements', 1000],
@@ -67,6 +70,15 @@ describe('parseOptions', () => {
     expect(parse([flag, raw, ...companion])[key]).toEqual(parsed);
     expect(parse([`${flag}=${raw}`, ...companion])[key]).toEqual(parsed);
     expect(parse(companion, { [env]: raw })[key]).toEqual(parsed);
+  });
+
+  it('--alert-webhook repeats (VIGIL_ALERT_WEBHOOK: comma-separated), keeps the URL as written, and takes only http(s)', () => {
+    const urls = ['http://127.0.0.1:9911/Vigil', 'https://ml.example.com/hooks/Retrain?Token=aB'];
+    expect(parse(['--alert-webhook', urls[0]!, '--alert-webhook', urls[1]!]).alertWebhooks).toEqual(urls);
+    expect(parse([], { VIGIL_ALERT_WEBHOOK: urls.join(' , ') }).alertWebhooks).toEqual(urls);
+    expect(errorOf(['--alert-webhook', 'ftp://x/y'])).toBe("--alert-webhook 'ftp://x/y' is not an http(s) URL");
+    expect(errorOf(['--feedback-store-rows', '-1'])).toBe('--feedback-store-rows must not be negative');
+    expect(errorOf(['--feedback-ttl-seconds', '0'])).toBe('--feedback-ttl-seconds must be a number of seconds > 0');
   });
 
   it('every flag usage() lists is covered here, with its variable', () => {

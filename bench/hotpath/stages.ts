@@ -13,6 +13,7 @@ import { InferencePool } from '../../src/inference/pool.js';
 import { DEFAULT_DRIFT_OPTIONS } from '../../src/monitoring/drift.js';
 import { systemClock } from '../../src/monitoring/clock.js';
 import { Metrics } from '../../src/monitoring/metrics.js';
+import { PredictionStore } from '../../src/monitoring/prediction-store.js';
 import { repositoryLayout } from '../../src/repository/layout.js';
 import { scanRepository } from '../../src/repository/repository.js';
 import { DataPlane } from '../../src/serving/data-plane.js';
@@ -55,7 +56,8 @@ const registry = new ModelRegistry(layout, pool, scheduler, metrics, {
 for (const artifact of await scanRepository(layout)) await registry.addModel(artifact);
 const model = registry.get(modelName)!;
 const version = model.versions.get(versionName)!;
-const plane = new DataPlane(scheduler, metrics, logger, true, null);
+// As the server runs by default: monitoring on, answers kept for feedback.
+const plane = new DataPlane(scheduler, metrics, logger, true, null, new PredictionStore({}, systemClock));
 
 /** Main-thread CPU µs per call of `fn`, over at least `seconds` of calls. */
 async function perCall(label: string, fn: () => unknown, seconds = 1): Promise<number> {

@@ -5,12 +5,17 @@ import { ajv, ajvErrorPath, describeAjvError } from './ajv.js';
 
 export type Task = 'binary-classification' | 'multiclass-classification' | 'regression' | 'raw';
 
+/** What /predict does with a feature that is absent or null: refuse the row, write a number, or NaN. */
+export type MissingPolicy = 'reject' | 'nan' | { impute: number };
+
 export interface FeatureConfig {
   name: string;
   type: 'number' | 'integer';
   minimum?: number;
   maximum?: number;
   description?: string;
+  /** default 'reject' */
+  missing?: MissingPolicy;
 }
 
 export interface BatchingConfig {
@@ -24,6 +29,33 @@ export interface DriftConfig {
   slice_seconds: number;
   psi_alert: number;
   min_samples: number;
+  /** significance per window span (docs/drift.md) */
+  alpha: number;
+  /** slices in a row the alert condition must hold to raise or clear */
+  consecutive: number;
+}
+
+/** The metrics performance windows compute (scikit-learn's names; docs/feedback.md). */
+export const CLASSIFIER_METRICS = ['accuracy', 'precision', 'recall', 'f1', 'log_loss', 'auc'] as const;
+export const REGRESSOR_METRICS = ['mae', 'rmse'] as const;
+export type MetricName = (typeof CLASSIFIER_METRICS)[number] | (typeof REGRESSOR_METRICS)[number];
+
+/** Concept drift: online metrics against reference.json's held-out performance. */
+export interface PerformanceConfig {
+  /** labels in the window before a metric is judged */
+  min_labels: number;
+  /** how much worse than the reference a metric may get, relative to the reference */
+  margin: number;
+  /** metrics watched */
+  metrics: MetricName[];
+}
+
+/** Data quality: out-of-range and missing rates over the drift window. */
+export interface DataQualityConfig {
+  max_out_of_range_rate: number;
+  max_missing_rate: number;
+  /** rows in the window before a rate is judged */
+  min_rows: number;
 }
 
 export interface ModelConfig {
@@ -44,6 +76,10 @@ export interface ModelConfig {
   };
   batching?: Partial<BatchingConfig>;
   drift?: Partial<DriftConfig>;
+  performance?: Partial<PerformanceConfig>;
+  data_quality?: Partial<DataQualityConfig>;
+  /** webhook URLs that receive this model's alerts, besides --alert-webhook */
+  alerts?: { webhooks?: string[] };
   guardrails?: Record<string, unknown>;
   max_instances?: number;
 }
@@ -71,6 +107,12 @@ const schema = {
           minimum: { type: 'number' },
           maximum: { type: 'number' },
           description: { type: 'string' },
+          missing: {
+            anyOf: [
+              { enum: ['reject', 'nan'] },
+              { type: 'object', additionalProperties: false, required: ['impute'], properties: { impute: { type: 'number' } } },
+            ],
+          },
         },
       },
     },
@@ -116,6 +158,33 @@ const schema = {
         slice_seconds: { type: 'number', exclusiveMinimum: 0 },
         psi_alert: { type: 'number', exclusiveMinimum: 0 },
         min_samples: positiveInteger,
+        alpha: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 },
+        consecutive: positiveInteger,
+      },
+    },
+    performance: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        min_labels: positiveInteger,
+        margin: { type: 'number', minimum: 0 },
+        metrics: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...CLASSIFIER_METRICS, ...REGRESSOR_METRICS] } },
+      },
+    },
+    data_quality: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        max_out_of_range_rate: { type: 'number', minimum: 0, maximum: 1 },
+        max_missing_rate: { type: 'number', minimum: 0, maximum: 1 },
+        min_rows: positiveInteger,
+      },
+    },
+    alerts: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        webhooks: { type: 'array', items: { type: 'string', pattern: '^https?://' } },
       },
     },
     guardrails: { type: 'object' },
@@ -137,6 +206,14 @@ export function parseModelConfig(json: unknown, file: string): ModelConfig {
     names.add(feature.name);
     if (feature.minimum !== undefined && feature.maximum !== undefined && feature.minimum > feature.maximum) {
       throw invalidFile(file, `features/${i}: minimum is above maximum`, `features/${i}`);
+    }
+  }
+  const allowed: readonly string[] = config.task === 'regression' ? REGRESSOR_METRICS
+    : config.task === 'binary-classification' ? CLASSIFIER_METRICS
+      : config.task === 'multiclass-classification' ? CLASSIFIER_METRICS.filter((m) => m !== 'auc') : [];
+  for (const [i, metric] of (config.performance?.metrics ?? []).entries()) {
+    if (!allowed.includes(metric)) {
+      throw invalidFile(file, `performance/metrics/${i}: '${metric}' is not measured for a ${config.task} model (${allowed.join(', ') || 'none'})`, `performance/metrics/${i}`);
     }
   }
   return config;

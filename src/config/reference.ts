@@ -8,6 +8,16 @@ export interface ReferenceColumn {
   edges: number[];
   /** training proportions of the k bins; length === edges.length + 1 */
   proportions: number[];
+  /** training range (features; optional): values outside it count as out of range */
+  min?: number;
+  max?: number;
+}
+
+/** Held-out performance the model was trained to (scikit-learn metric names of docs/feedback.md). */
+export interface ReferencePerformance {
+  /** held-out rows the metrics were computed on */
+  rows: number;
+  metrics: Record<string, number>;
 }
 
 export interface Reference {
@@ -15,6 +25,7 @@ export interface Reference {
   rows: number;
   features: ReferenceColumn[];
   outputs: ReferenceColumn[];
+  performance?: ReferencePerformance;
 }
 
 /** Tolerance on Σ proportions = 1 in reference.json (generators round their output). */
@@ -75,7 +86,35 @@ export function parseReferenceColumn(raw: unknown, path: string): ReferenceColum
   if (Math.abs(sum - 1) > PROPORTION_SUM_TOLERANCE) {
     throw new Error(`${where}.proportions: must sum to 1, sum is ${sum}`);
   }
-  return { name, edges: e, proportions: p };
+  const column: ReferenceColumn = { name, edges: e, proportions: p };
+  for (const bound of ['min', 'max'] as const) {
+    const v = raw[bound];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${where}.${bound}: expected a finite number, got ${describe(v)}`);
+    column[bound] = v;
+  }
+  if (column.min !== undefined && column.max !== undefined && column.min > column.max) {
+    throw new Error(`${where}.min: ${column.min} is above max ${column.max}`);
+  }
+  return column;
+}
+
+function parsePerformance(raw: unknown): ReferencePerformance | undefined {
+  if (raw === undefined) return undefined;
+  if (!isRecord(raw)) throw new Error(`performance: expected an object, got ${describe(raw)}`);
+  const { rows, metrics } = raw;
+  if (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 0) {
+    throw new Error(`performance.rows: expected a non-negative integer, got ${describe(rows)}`);
+  }
+  if (!isRecord(metrics)) throw new Error(`performance.metrics: expected an object, got ${describe(metrics)}`);
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(metrics)) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new Error(`performance.metrics.${name}: expected a finite number, got ${describe(value)}`);
+    }
+    out[name] = value;
+  }
+  return { rows, metrics: out };
 }
 
 function parseColumns(raw: unknown, field: 'features' | 'outputs'): ReferenceColumn[] {
@@ -99,10 +138,13 @@ export function parseReference(json: unknown): Reference {
   if (typeof rows !== 'number' || !Number.isSafeInteger(rows) || rows < 0) {
     throw new Error(`rows: expected a non-negative integer, got ${describe(rows)}`);
   }
-  return {
+  const reference: Reference = {
     format: 'vigil-reference/1',
     rows,
     features: parseColumns(json.features, 'features'),
     outputs: parseColumns(json.outputs, 'outputs'),
   };
+  const performance = parsePerformance(json.performance);
+  if (performance) reference.performance = performance;
+  return reference;
 }

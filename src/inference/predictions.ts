@@ -21,6 +21,9 @@ export class PredictionReader {
   /** config.json classes, each already as JSON text. */
   private readonly classJson: string[] | undefined;
 
+  /** Classes the probabilities output declares ([N, C] with a fixed C), or null. */
+  readonly declaredClasses: number | null;
+
   constructor(
     readonly task: Task,
     outputs: readonly TensorSpec[],
@@ -45,6 +48,15 @@ export class PredictionReader {
     for (const name of [this.labelName, this.probabilitiesName, this.valueName]) {
       if (name && !outputs.some((o) => o.name === name)) throw new Error(`config names output '${name}', which the graph lacks`);
     }
+    const classes = outputs.find((o) => o.name === this.probabilitiesName)?.shape?.[1];
+    this.declaredClasses = typeof classes === 'number' && classes > 0 ? classes : null;
+  }
+
+  /** The class probabilities of every row (rows × classes, row-major), or null without them. */
+  probabilities(outputs: readonly WireTensor[]): Float32Array | Float64Array | null {
+    if (!this.probabilitiesName) return null;
+    const tensor = outputs.find((o) => o.name === this.probabilitiesName);
+    return tensor && (tensor.data instanceof Float32Array || tensor.data instanceof Float64Array) ? tensor.data : null;
   }
 
   /** Numeric per-row columns (label as class index, probability of that label, value). */

@@ -8,7 +8,8 @@
  *   cumulative RAW (unfloored) proportions of bins 0..j (0-based edge index j). Because a value
  *   x lands in a bin ≤ j exactly when x ≤ e_j, W(e_j) is the empirical CDF of the window at e_j.
  *
- * No HTTP here; the gateway feeds rows in and reads PSI/KS at scrape time.
+ * No HTTP here; the gateway feeds rows in and reads PSI/KS at scrape time. Alerts are decided
+ * apart (drift-alerts.ts: PSI and a significance test).
  */
 import { type Clock, systemClock } from './clock.js';
 import { parseReferenceColumn, type ReferenceColumn } from '../config/reference.js';
@@ -25,26 +26,17 @@ export interface DriftOptions {
   sliceSeconds: number;
   /** below this many window observations of a column, psi()/ks() report null */
   minSamples: number;
-  /** PSI at or above which a column raises an alert */
-  psiAlert: number;
 }
 
-/** Defaults of docs/drift.md (12 × 300 s, min 200); 0.2 is the customary "significant shift" PSI. */
+/** Defaults of docs/drift.md (12 × 300 s, min 200). */
 export const DEFAULT_DRIFT_OPTIONS: Readonly<DriftOptions> = {
   slices: 12,
   sliceSeconds: 300,
   minSamples: 200,
-  psiAlert: 0.2,
 };
 
 /** docs/drift.md: proportions are floored at 1e-4 before use (avoids ln(0) and division by 0). */
 export const PROPORTION_FLOOR = 1e-4;
-
-/**
- * Hysteresis: an alert raised at PSI ≥ psiAlert recovers only once PSI < psiAlert × 0.8, so a
- * PSI hovering around the threshold does not flap between raised and recovered.
- */
-export const RECOVERY_FACTOR = 0.8;
 
 export interface DriftColumnSnapshot {
   name: string;
@@ -53,14 +45,6 @@ export interface DriftColumnSnapshot {
   n: number;
   psi: number | null;
   ks: number | null;
-  alert: boolean;
-}
-
-export interface DriftAlert {
-  column: string;
-  kind: ColumnKind;
-  psi: number;
-  state: 'raised' | 'recovered';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,7 +149,6 @@ export class DriftWindow {
   private readonly dirty: Uint8Array;
   private readonly cachedPsi: Float64Array;
   private readonly cachedKs: Float64Array;
-  private readonly alerting: Uint8Array;
 
   constructor(
     features: readonly ReferenceColumn[],
@@ -182,9 +165,6 @@ export class DriftWindow {
     }
     if (!Number.isInteger(opts.minSamples) || opts.minSamples < 0) {
       throw new Error(`drift.minSamples: expected an integer ≥ 0, got ${opts.minSamples}`);
-    }
-    if (!Number.isFinite(opts.psiAlert) || opts.psiAlert <= 0) {
-      throw new Error(`drift.psiAlert: expected a number > 0, got ${opts.psiAlert}`);
     }
     this.options = Object.freeze(opts);
     this.clock = clock;
@@ -214,7 +194,6 @@ export class DriftWindow {
     this.dirty = new Uint8Array(cols).fill(1);
     this.cachedPsi = new Float64Array(cols);
     this.cachedKs = new Float64Array(cols);
-    this.alerting = new Uint8Array(cols);
 
     this.epoch = this.epochAt(clock());
     if (!Number.isFinite(this.epoch)) throw new Error(`drift: clock returned ${clock()}`);
@@ -378,34 +357,7 @@ export class DriftWindow {
     return this.cachedKs[column]!;
   }
 
-  isAlerting(column: number): boolean {
-    this.checkColumn(column);
-    return this.alerting[column] === 1;
-  }
-
-  /**
-   * Updates alert states and returns only the transitions since the last call. A column with
-   * too few samples (PSI null) keeps its state: there is no evidence either way.
-   */
-  checkAlerts(): DriftAlert[] {
-    this.advance();
-    const out: DriftAlert[] = [];
-    const { psiAlert } = this.options;
-    for (let c = 0; c < this.columnCount; c++) {
-      const psi = this.readPsi(c);
-      if (psi === null) continue;
-      if (this.alerting[c] === 0 && psi >= psiAlert) {
-        this.alerting[c] = 1;
-        out.push({ column: this.names[c]!, kind: this.kinds[c]!, psi, state: 'raised' });
-      } else if (this.alerting[c] === 1 && psi < psiAlert * RECOVERY_FACTOR) {
-        this.alerting[c] = 0;
-        out.push({ column: this.names[c]!, kind: this.kinds[c]!, psi, state: 'recovered' });
-      }
-    }
-    return out;
-  }
-
-  /** Every column's state; does not change alert states (call checkAlerts for that). */
+  /** Every column's count, PSI and KS. */
   snapshot(): DriftColumnSnapshot[] {
     this.advance();
     const out: DriftColumnSnapshot[] = [];
@@ -418,13 +370,12 @@ export class DriftWindow {
         n: this.n[c]!,
         psi: ok ? this.cachedPsi[c]! : null,
         ks: ok ? this.cachedKs[c]! : null,
-        alert: this.alerting[c] === 1,
       });
     }
     return out;
   }
 
-  /** Empties the window (alert states, lifetime bin counts and non-finite counters are kept). */
+  /** Empties the window (lifetime bin counts and non-finite counters are kept). */
   clear(): void {
     this.sliceCounts.fill(0);
     this.sliceN.fill(0);

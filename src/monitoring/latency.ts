@@ -24,6 +24,7 @@ export interface LatencyWindowOptions {
 
 export interface LatencyPercentiles {
   count: number;
+  min: number;
   p50: number;
   p90: number;
   p99: number;
@@ -91,7 +92,9 @@ export class LatencyWindow {
 
   /**
    * Percentiles in microseconds over the recent window or since start. An empty histogram
-   * reports all zeros (count 0).
+   * reports all zeros (count 0). HDR reports a percentile as the upper bound of its bucket
+   * (within 0.1 %), which can exceed the largest value recorded (one request: p50 139007 with
+   * max 138956), so each is clamped to the recorded min and max, which HDR keeps exactly.
    */
   percentiles(which: 'window' | 'total'): LatencyPercentiles {
     let h: hdr.Histogram;
@@ -103,15 +106,12 @@ export class LatencyWindow {
       h.reset();
       for (const slice of this.ring) if (slice.totalCount > 0) h.add(slice);
     }
-    return {
-      count: h.totalCount,
-      p50: h.getValueAtPercentile(50),
-      p90: h.getValueAtPercentile(90),
-      p99: h.getValueAtPercentile(99),
-      p999: h.getValueAtPercentile(99.9),
-      max: h.maxValue,
-      mean: h.mean,
-    };
+    if (h.totalCount === 0) return { count: 0, min: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
+    // Percentile 0 is the lowest value of the first occupied bucket: 0 exactly when a 0 was recorded.
+    const min = h.getValueAtPercentile(0) === 0 ? 0 : h.minNonZeroValue;
+    const max = h.maxValue;
+    const at = (percentile: number) => Math.min(Math.max(h.getValueAtPercentile(percentile), min), max);
+    return { count: h.totalCount, min, p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max, mean: h.mean };
   }
 
   private slotOf(epoch: number): number {

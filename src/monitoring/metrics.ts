@@ -2,7 +2,12 @@
 // histogram are updated on the request path through cached label children; everything costly
 // (percentiles, PSI, agreement, queue depth) is read from the monitors at scrape time.
 import client from 'prom-client';
+import type { ReceiverStats } from './alert-webhook.js';
+import type { ConceptDriftState } from './concept-drift.js';
+import type { ColumnQuality } from './data-quality.js';
 import { FastCounter, FastHistogram } from './fast-metrics.js';
+import type { PerformanceSnapshot, PerformanceTotals } from './performance.js';
+import type { PredictionStoreStats } from './prediction-store.js';
 
 /** What the registry reads at scrape time; the gateway provides it. */
 export interface ScrapeSource {
@@ -16,7 +21,15 @@ export interface ScrapeSource {
     binCounts: Iterable<{ role: string; column: string; counts: ArrayLike<number> }>;
     /** The reference the bins belong to (null without reference.json). */
     reference: { rows: number; columns: readonly { name: string; proportions: readonly number[] }[] } | null;
+    /** Per role of a scored version: window metrics, counters since start, concept-drift state. */
+    performance: Iterable<{ role: string; snapshot: PerformanceSnapshot; totals: PerformanceTotals; concept: readonly ConceptDriftState[] }>;
+    /** Live data quality: window rates and alerts, counts since start (null without named features). */
+    quality: { columns: readonly ColumnQuality[]; totals: readonly { column: string; below: number; above: number; missing: number }[] } | null;
   }>;
+  /** The feedback join store (null when off). */
+  feedbackStore(): PredictionStoreStats | null;
+  /** Alert webhook delivery counts per receiver. */
+  webhooks(): Iterable<ReceiverStats>;
   agreements(): Iterable<{ model: string; version: string; shadowVersion: string; ratio: number | null; meanAbsDiff: number | null }>;
   /** Every version a model knows, loaded or not, with its life-cycle state. */
   states(): Iterable<{ model: string; version: string; state: string }>;
@@ -37,9 +50,13 @@ export class Metrics {
   readonly batchSize: FastHistogram;
   readonly httpRequests: FastCounter;
   readonly shadowDropped: FastCounter;
+  readonly feedback: FastCounter;
+  readonly rejections: FastCounter;
   // Rare events: prom-client's own types.
   readonly guardrailRollbacks: client.Counter<'model' | 'version' | 'reason'>;
   readonly driftAlerts: client.Counter<'model' | 'version' | 'role' | 'column'>;
+  readonly performanceAlerts: client.Counter<'model' | 'version' | 'role' | 'metric'>;
+  readonly dataQualityAlerts: client.Counter<'model' | 'version' | 'column' | 'kind'>;
   private source: ScrapeSource | null = null;
 
   constructor(processMetrics = true) {
@@ -76,13 +93,29 @@ export class Metrics {
       name: 'shadow_requests_dropped_total', help: 'Mirrored requests dropped rather than delay live traffic.',
       labelNames: ['model', 'version', 'reason'], registry,
     });
+    this.feedback = new FastCounter({
+      name: 'model_feedback_total', help: 'Ground-truth labels received by POST /feedback, by outcome (matched, unknown, duplicate, invalid).',
+      labelNames: ['model', 'outcome'], registry,
+    });
+    this.rejections = new FastCounter({
+      name: 'request_rejections_total', help: 'Prediction requests refused as invalid, by feature (declared names, else other) and reason.',
+      labelNames: ['model', 'field', 'reason'], registry,
+    });
     this.guardrailRollbacks = new client.Counter({
       name: 'guardrail_rollbacks_total', help: 'Canary versions whose weight a guardrail set to 0.',
       labelNames: ['model', 'version', 'reason'], registers,
     });
     this.driftAlerts = new client.Counter({
-      name: 'drift_alerts_total', help: 'PSI alert crossings (raised) per column.',
+      name: 'drift_alerts_total', help: 'Drift alerts raised (PSI over psi_alert and significant) per column.',
       labelNames: ['model', 'version', 'role', 'column'], registers,
+    });
+    this.performanceAlerts = new client.Counter({
+      name: 'performance_alerts_total', help: 'Concept-drift alerts raised: a metric worse than its reference by more than the margin.',
+      labelNames: ['model', 'version', 'role', 'metric'], registers,
+    });
+    this.dataQualityAlerts = new client.Counter({
+      name: 'data_quality_alerts_total', help: 'Data quality alerts raised: out-of-range or missing rate over its threshold.',
+      labelNames: ['model', 'version', 'column', 'kind'], registers,
     });
     this.defineScrapeGauges(registers);
   }
@@ -185,7 +218,7 @@ export class Metrics {
     driftGauge('feature_drift_ks', 'Approximate Kolmogorov-Smirnov statistic of each input feature (over reference bin edges).', 'feature', 'feature', 'ks');
     driftGauge('prediction_drift_psi', 'Population stability index of each model output over the drift window.', 'output', 'output', 'psi');
     new client.Gauge({
-      name: 'drift_alert', help: '1 while a column\'s PSI is over its psi_alert threshold (with hysteresis).',
+      name: 'drift_alert', help: '1 while a column\'s drift alert is raised (PSI over psi_alert and significant; docs/drift.md).',
       labelNames: ['model', 'version', 'role', 'column'], registers,
       collect() {
         this.reset();
@@ -230,5 +263,98 @@ export class Metrics {
         }
       },
     });
+    this.defineGroundTruthMetrics();
+  }
+
+  /** Performance, feedback, data quality and alert delivery, read from the monitors at scrape. */
+  private defineGroundTruthMetrics(): void {
+    const source = () => this.source;
+    const scraped = (name: string, help: string, type: 'counter' | 'gauge', labelNames: readonly string[],
+      read: (push: (labels: readonly string[], value: number) => void) => void) => {
+      this.registry.registerMetric({
+        name, help, type, aggregator: 'sum',
+        get() {
+          const values: { labels: Record<string, string>; value: number }[] = [];
+          read((labels, value) => values.push({ labels: Object.fromEntries(labelNames.map((l, i) => [l, labels[i]!])), value }));
+          return { name, help, type, values, aggregator: 'sum' };
+        },
+      } as never);
+    };
+    const scored = function* () {
+      for (const v of source()?.versions() ?? []) for (const p of v.performance) yield { v, p };
+    };
+    scraped('model_performance', 'Online performance over the window against ground truth (accuracy, precision, recall, f1, log_loss, auc; mae, rmse), as scikit-learn computes it.',
+      'gauge', ['model', 'version', 'role', 'metric'], (push) => {
+        for (const { v, p } of scored()) {
+          for (const [metric, m] of Object.entries(p.snapshot.metrics)) if (m.value !== null) push([v.model, v.version, p.role, metric], m.value);
+        }
+      });
+    scraped('model_performance_labels', 'Labels behind each model_performance value (the window).', 'gauge', ['model', 'version', 'role', 'metric'], (push) => {
+      for (const { v, p } of scored()) for (const [metric, m] of Object.entries(p.snapshot.metrics)) push([v.model, v.version, p.role, metric], m.labels);
+    });
+    scraped('performance_alert', '1 while a concept-drift alert is raised for the metric (worse than its reference by more than the margin).',
+      'gauge', ['model', 'version', 'role', 'metric'], (push) => {
+        for (const { v, p } of scored()) for (const c of p.concept) push([v.model, v.version, p.role, c.metric], c.alert ? 1 : 0);
+      });
+    scraped('model_feedback_labels_total', 'Labels scored since the version loaded (add across replicas).', 'counter', ['model', 'version', 'role'], (push) => {
+      for (const { v, p } of scored()) push([v.model, v.version, p.role], p.totals.labels);
+    });
+    scraped('model_feedback_correct_total', 'Classifier labels whose predicted class was right, since the version loaded.', 'counter', ['model', 'version', 'role'], (push) => {
+      for (const { v, p } of scored()) if ('accuracy' in p.snapshot.metrics) push([v.model, v.version, p.role], p.totals.correct);
+    });
+    scraped('model_confusion_total', 'Classifier labels by predicted and actual class index, since the version loaded.', 'counter',
+      ['model', 'version', 'role', 'predicted', 'actual'], (push) => {
+        for (const { v, p } of scored()) for (const c of p.totals.confusion) push([v.model, v.version, p.role, String(c.predicted), String(c.actual)], c.count);
+      });
+    scraped('model_feedback_abs_error_total', 'Regressor labels: sum of |predicted - actual| since the version loaded.', 'counter', ['model', 'version', 'role'], (push) => {
+      for (const { v, p } of scored()) if ('mae' in p.snapshot.metrics) push([v.model, v.version, p.role], p.totals.absError);
+    });
+    scraped('model_feedback_squared_error_total', 'Regressor labels: sum of (predicted - actual)^2 since the version loaded.', 'counter', ['model', 'version', 'role'], (push) => {
+      for (const { v, p } of scored()) if ('mae' in p.snapshot.metrics) push([v.model, v.version, p.role], p.totals.squaredError);
+    });
+    scraped('feature_out_of_range_total', 'Live feature values below or above the training range (reference.json min and max).', 'counter',
+      ['model', 'version', 'column', 'side'], (push) => {
+        for (const v of source()?.versions() ?? []) {
+          for (const t of v.quality?.totals ?? []) {
+            push([v.model, v.version, t.column, 'below'], t.below);
+            push([v.model, v.version, t.column, 'above'], t.above);
+          }
+        }
+      });
+    scraped('feature_missing_total', 'Live feature values absent or null, filled by the feature\'s missing policy.', 'counter', ['model', 'version', 'column'], (push) => {
+      for (const v of source()?.versions() ?? []) for (const t of v.quality?.totals ?? []) push([v.model, v.version, t.column], t.missing);
+    });
+    scraped('data_quality_alert', '1 while a feature\'s out-of-range or missing rate over the window is over its threshold.', 'gauge',
+      ['model', 'version', 'column', 'kind'], (push) => {
+        for (const v of source()?.versions() ?? []) {
+          for (const c of v.quality?.columns ?? []) {
+            for (const kind of ['out_of_range', 'missing'] as const) push([v.model, v.version, c.column, kind], c.alerts.includes(kind) ? 1 : 0);
+          }
+        }
+      });
+    scraped('feedback_store_rows', 'Prediction rows waiting in the feedback join store.', 'gauge', [], (push) => {
+      const store = source()?.feedbackStore();
+      if (store) push([], store.rows);
+    });
+    scraped('feedback_store_evictions_total', 'Predictions dropped from the feedback join store before a label came: capacity (oldest first) or ttl.', 'counter',
+      ['reason'], (push) => {
+        const store = source()?.feedbackStore();
+        if (store) {
+          push(['capacity'], store.evicted);
+          push(['ttl'], store.expired);
+        }
+      });
+    scraped('alert_webhook_notifications_total', 'Alert notifications per webhook receiver: delivered, failed (attempts exhausted or refused) or dropped (queue full).',
+      'counter', ['receiver', 'outcome'], (push) => {
+        for (const r of source()?.webhooks() ?? []) {
+          push([r.receiver, 'delivered'], r.delivered);
+          push([r.receiver, 'failed'], r.failed);
+          push([r.receiver, 'dropped'], r.dropped);
+        }
+      });
+    scraped('alert_webhook_failed_attempts_total', 'Failed delivery attempts per webhook receiver (each retried with backoff until max attempts).', 'counter',
+      ['receiver'], (push) => {
+        for (const r of source()?.webhooks() ?? []) push([r.receiver], r.failedAttempts);
+      });
   }
 }

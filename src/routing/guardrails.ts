@@ -1,8 +1,10 @@
 /**
  * Canary guardrails: per model, off by default. Over a sliding time window, a canary whose
  * error rate, p99 latency relative to the primary, or agreement with the primary passes its
- * threshold "trips"; the caller then sets its weight to 0 (TrafficState.setWeight), logs the
- * trip and counts it.
+ * threshold "trips"; so does a canary whose accuracy against ground truth (each version scored
+ * on its own labelled traffic, read from the performance windows by the caller) trails the
+ * primary's by more than max_accuracy_drop. The caller then sets its weight to 0
+ * (TrafficState.setWeight), logs the trip and counts it.
  *
  * Window: a ring of `slices` time slices (default 12) of window_seconds/slices each; a sample
  * counts while its slice is among the newest `slices`, so the effective window is between
@@ -32,6 +34,8 @@ export interface GuardrailConfig {
   max_p99_ratio?: number;
   /** Trip when the canary's agreement ratio with the primary (0..1) falls below this. */
   min_agreement?: number;
+  /** Trip when the canary's accuracy is below the primary's minus this (both with min_samples labels). */
+  max_accuracy_drop?: number;
 }
 
 export const GUARDRAIL_DEFAULTS: Readonly<GuardrailConfig> = Object.freeze({
@@ -49,6 +53,7 @@ const guardrailSchema = {
     max_error_rate: { type: 'number', minimum: 0, maximum: 1 },
     max_p99_ratio: { type: 'number', exclusiveMinimum: 0 },
     min_agreement: { type: 'number', minimum: 0, maximum: 1 },
+    max_accuracy_drop: { type: 'number', minimum: 0, maximum: 1 },
   },
   additionalProperties: false,
 } as const;
@@ -66,7 +71,7 @@ export function validateGuardrailConfig(json: unknown, field = 'guardrails'): Gu
     throw invalidField(e.field === '' ? field : `${field}/${e.field}`, e.reason);
   }
   const cfg: GuardrailConfig = { ...GUARDRAIL_DEFAULTS, ...(json as Partial<GuardrailConfig>) };
-  for (const k of ['window_seconds', 'max_error_rate', 'max_p99_ratio', 'min_agreement'] as const) {
+  for (const k of ['window_seconds', 'max_error_rate', 'max_p99_ratio', 'min_agreement', 'max_accuracy_drop'] as const) {
     const v = cfg[k];
     if (v !== undefined && !Number.isFinite(v)) throw invalidField(`${field}/${k}`, 'must be a finite number');
   }
@@ -74,22 +79,26 @@ export function validateGuardrailConfig(json: unknown, field = 'guardrails'): Gu
     cfg.enabled &&
     cfg.max_error_rate === undefined &&
     cfg.max_p99_ratio === undefined &&
-    cfg.min_agreement === undefined
+    cfg.min_agreement === undefined &&
+    cfg.max_accuracy_drop === undefined
   ) {
-    throw invalidField(field, 'enabled guardrails need at least one of max_error_rate, max_p99_ratio, min_agreement');
+    throw invalidField(field, 'enabled guardrails need at least one of max_error_rate, max_p99_ratio, min_agreement, max_accuracy_drop');
   }
   return cfg;
 }
 
-export type TripReason = 'error_rate' | 'p99_ratio' | 'agreement';
+export type TripReason = 'error_rate' | 'p99_ratio' | 'agreement' | 'accuracy';
+
+/** A version's accuracy over labelled traffic, and how many labels it rests on. */
+export type AccuracyOf = (version: string) => { value: number | null; labels: number } | null;
 
 export interface GuardrailTrip {
   version: string;
   reason: TripReason;
-  /** Observed value: error rate, p99 ratio, or agreement ratio. */
+  /** Observed value: error rate, p99 ratio, agreement ratio, or accuracy. */
   value: number;
   threshold: number;
-  /** Samples behind the value (requests, ok requests, or comparisons). */
+  /** Samples behind the value (requests, ok requests, comparisons, or labels). */
   samples: number;
 }
 
@@ -240,7 +249,7 @@ export class CanaryGuard {
   }
 
   /** Canaries that pass a threshold now (one entry per canary and reason). */
-  evaluate(primary: string, canaries: readonly string[]): GuardrailTrip[] {
+  evaluate(primary: string, canaries: readonly string[], accuracyOf: AccuracyOf = () => null): GuardrailTrip[] {
     const trips: GuardrailTrip[] = [];
     const cfg = this.config;
     if (!cfg.enabled) return trips;
@@ -254,8 +263,16 @@ export class CanaryGuard {
         if (p.ok >= min) primaryP99 = percentileOf(this.scratchA, p.ok, 0.99);
       }
     }
+    const primaryAccuracy = cfg.max_accuracy_drop === undefined ? null : accuracyOf(primary);
     for (const version of canaries) {
       if (version === primary) continue;
+      if (cfg.max_accuracy_drop !== undefined && primaryAccuracy?.value != null && primaryAccuracy.labels >= min) {
+        const accuracy = accuracyOf(version);
+        const threshold = primaryAccuracy.value - cfg.max_accuracy_drop;
+        if (accuracy?.value != null && accuracy.labels >= min && accuracy.value < threshold) {
+          trips.push({ version, reason: 'accuracy', value: accuracy.value, threshold, samples: accuracy.labels });
+        }
+      }
       const w = this.windows.get(version);
       if (w === undefined) continue;
       const s = w.sum(now, this.scratchB);

@@ -1,7 +1,8 @@
 // The request's one-way trip after the protocol edge, in one call: choose the version, refuse
-// early when its queue is full, decode with the protocol's decoder, queue the rows for a batch
-// (the worker that runs it counts the inputs' drift bins), observe outputs and latency, and
-// (after the live answer is on its way) mirror the rows to the shadow version. Knows nothing
+// early when its queue is full, decode with the protocol's decoder, observe the inputs' data
+// quality, queue the rows for a batch (the worker that runs it counts the inputs' drift bins),
+// observe outputs and latency, keep the answer for the ground truth that may follow (feedback),
+// and (after the live answer is on its way) mirror the rows to the shadow version. Knows nothing
 // about HTTP or JSON.
 import type { Logger } from 'pino';
 import { notFound, notReady, VigilError } from '../errors.js';
@@ -10,9 +11,10 @@ import type { PredictionColumns } from '../inference/predictions.js';
 import type { WireTensor } from '../inference/tensors.js';
 import type { Metrics } from '../monitoring/metrics.js';
 import type { PredictionLog } from '../monitoring/prediction-log.js';
+import type { PredictionStore } from '../monitoring/prediction-store.js';
 import type { Role } from '../monitoring/version-monitor.js';
 import { ShadowComparator } from '../routing/shadow.js';
-import type { DecodedInputs } from '../validation/decoded.js';
+import type { DecodedInputs, FeatureMatrix } from '../validation/decoded.js';
 import type { ServedModel } from './served-model.js';
 import type { ServedVersion } from './served-version.js';
 
@@ -51,6 +53,8 @@ interface ShadowJob {
   inputs: WireTensor[];
   rows: number;
   liveColumns: PredictionColumns;
+  features: FeatureMatrix | null;
+  missing: readonly number[] | null;
   requestId: string;
   timeoutMs: number;
 }
@@ -64,6 +68,8 @@ export class DataPlane {
     private readonly logger: Logger,
     private readonly monitoring: boolean,
     private readonly predictionLog: PredictionLog | null,
+    /** recent answers kept for POST /feedback (null when off) */
+    private readonly store: PredictionStore | null,
   ) {
     this.comparator = new ShadowComparator((fields) => this.logger.info(fields, 'shadow disagreed with live'));
   }
@@ -85,6 +91,7 @@ export class DataPlane {
       decoded = request.decode(version);
     } catch (error) {
       this.recordFailure(request.model, version, 'live', error);
+      this.countRejection(request.model, version, error);
       throw error;
     }
     const { outputs, columns } = await this.infer(version, decoded, request);
@@ -108,10 +115,15 @@ export class DataPlane {
   }
 
   private async infer(version: ServedVersion, decoded: DecodedInputs, request: PredictRequest<DecodedInputs>): Promise<{ outputs: WireTensor[]; columns: PredictionColumns }> {
-    const { rows } = decoded;
+    const { rows, features } = decoded;
+    const missing = decoded.missing ?? null;
     const model = request.model;
     const monitor = version.monitor;
     const shadow = this.shadowFor(model, version, rows);
+    if (this.monitoring && features) {
+      monitor.observeQuality(features.data, features.width, rows, missing);
+      if (!version.binning) monitor.observeInputs('live', features.data, features.width, rows, missing);
+    }
     let outputs: WireTensor[];
     try {
       outputs = await this.scheduler.submit(version.target, {
@@ -126,6 +138,7 @@ export class DataPlane {
     // prediction log's latency_ms (= micros / 1000) all carry the same value.
     const micros = Math.round((performance.now() - request.startedAt) * 1000);
     if (this.monitoring) monitor.recordSuccess('live', rows, columns, micros);
+    this.keep(model, version, 'live', request.requestId, rows, outputs, columns, shadow !== null);
     model.guard?.record(version.version, { ok: true, latencyMicros: micros });
     if (this.predictionLog?.sample()) {
       this.predictionLog.write({
@@ -135,7 +148,7 @@ export class DataPlane {
     }
     if (shadow) {
       const job: ShadowJob = { model, live: version, shadow, inputs: decoded.inputs, rows, liveColumns: columns,
-        requestId: request.requestId, timeoutMs: request.timeoutMs };
+        features, missing, requestId: request.requestId, timeoutMs: request.timeoutMs };
       // After the live answer has been written: the shadow never delays it.
       setImmediate(() => void this.runShadow(job));
     }
@@ -149,6 +162,30 @@ export class DataPlane {
     // Guardrails judge the version, not its clients: bad requests and full queues do not count.
     const versionsFault = !(error instanceof VigilError) || (error.status >= 500 && error.type !== 'queue_full');
     if (role === 'live' && versionsFault) model.guard?.record(version.version, { ok: false, latencyMicros: 0 });
+  }
+
+  /**
+   * A request refused as invalid, by the feature it names (declared names only, so clients
+   * cannot create series) and the reason.
+   */
+  private countRejection(model: ServedModel, version: ServedVersion, error: unknown): void {
+    if (!this.monitoring || !(error instanceof VigilError) || error.status !== 400) return;
+    const name = error.field?.split('/').pop();
+    const field = name !== undefined && version.rows?.featureNames?.includes(name) ? name : 'other';
+    this.metrics.rejections.labels(model.name, field, error.reason ?? 'invalid').inc();
+  }
+
+  /**
+   * Keeps a scored model's answer for the labels POST /feedback may bring later (`mirrored`:
+   * with room for the shadow's answer, which follows).
+   */
+  private keep(model: ServedModel, version: ServedVersion, role: Role, requestId: string, rows: number,
+    outputs: readonly WireTensor[], columns: PredictionColumns, mirrored = false): void {
+    if (!this.store || !version.monitor.settings.scoring) return;
+    this.store.put(model.name, requestId, {
+      version: version.version, role, rows,
+      labels: columns.label, values: columns.value, probabilities: version.reader.probabilities(outputs) ?? undefined,
+    }, mirrored);
   }
 
   private shadowFor(model: ServedModel, live: ServedVersion, rows: number): ServedVersion | null {
@@ -168,6 +205,9 @@ export class DataPlane {
   private async runShadow(job: ShadowJob): Promise<void> {
     const { model, live, shadow, inputs, rows } = job;
     const startedAt = performance.now();
+    if (this.monitoring && job.features && !shadow.binning) {
+      shadow.monitor.observeInputs('shadow', job.features.data, job.features.width, rows, job.missing);
+    }
     let outputs: WireTensor[];
     try {
       outputs = await this.scheduler.submit(shadow.target, {
@@ -182,6 +222,7 @@ export class DataPlane {
     }
     const columns = shadow.reader.columns(outputs, rows);
     if (this.monitoring) shadow.monitor.recordSuccess('shadow', rows, columns, Math.round((performance.now() - startedAt) * 1000));
+    this.keep(model, shadow, 'shadow', job.requestId, rows, outputs, columns);
     this.comparator.compare(model.agreement(live.version, shadow.version), job.liveColumns, columns, rows,
       model.agreementTolerance, job.requestId, (agreed) => model.guard?.recordAgreement(shadow.version, agreed));
   }

@@ -10,9 +10,9 @@ import type { DriftOptions } from '../monitoring/drift.js';
 import type { Metrics } from '../monitoring/metrics.js';
 import { VersionMonitor } from '../monitoring/version-monitor.js';
 import { defaultPolicy, TrafficState, validateTrafficPolicy, type TrafficPolicy } from '../routing/traffic.js';
-import type { ModelConfig } from '../config/model-config.js';
 import type { RepositoryLayout } from '../repository/layout.js';
 import { hideRepositoryPaths, loadVersionArtifact, scanModel, type ModelArtifact, type VersionArtifact } from '../repository/repository.js';
+import { monitorSettings } from './monitor-settings.js';
 import { ServedModel } from './served-model.js';
 import { ServedVersion, type ServingDefaults } from './served-version.js';
 
@@ -128,9 +128,9 @@ export class ModelRegistry {
   private async loadArtifact(model: ServedModel, artifact: VersionArtifact): Promise<ServedVersion> {
     model.markLoading(artifact.version);
     try {
-      const drift = { ...this.driftDefaults, ...driftOptions(model.config) };
-      const monitor = new VersionMonitor(model.name, artifact.version, artifact.reference, drift, this.metrics, this.clock);
-      const served = new ServedVersion(model, artifact, this.defaults, monitor);
+      const served = new ServedVersion(model, artifact, this.defaults, (reader, featureNames) => new VersionMonitor(
+        model.name, artifact.version, artifact.reference,
+        monitorSettings(model.config, artifact.reference, reader, featureNames, this.driftDefaults), this.metrics, this.clock));
       await this.pool.loadEverywhere(artifact.key, artifact.path, served.binning ?? undefined);
       model.versions.set(artifact.version, served);
       model.clearStatus(artifact.version);
@@ -154,15 +154,4 @@ export class ModelRegistry {
       return defaultPolicy(model.loadedVersions());
     }
   }
-}
-
-function driftOptions(config: ModelConfig | null): Partial<DriftOptions> {
-  const drift = config?.drift;
-  if (!drift) return {};
-  const options: Partial<DriftOptions> = {};
-  if (drift.slices !== undefined) options.slices = drift.slices;
-  if (drift.slice_seconds !== undefined) options.sliceSeconds = drift.slice_seconds;
-  if (drift.psi_alert !== undefined) options.psiAlert = drift.psi_alert;
-  if (drift.min_samples !== undefined) options.minSamples = drift.min_samples;
-  return options;
 }

@@ -39,16 +39,22 @@ export class ServedVersion {
   readonly rowsError: string | null;
   readonly v2: V2Decoder;
   readonly reader: PredictionReader;
-  /** What the workers need to count the feature bins drift watches, or null (no drift on inputs). */
+  /**
+   * What the workers need to count the feature bins drift watches, or null: no drift on inputs,
+   * or a version that fills missing values, whose bins the main thread counts (a worker cannot
+   * tell a filled value from a sent one, and a missing value is never binned).
+   */
   readonly binning: FeatureBinning | null;
+  readonly monitor: VersionMonitor;
   /** Routing chooses only ready versions; a draining one finishes its queued batches, then unloads. */
   state: 'ready' | 'draining' = 'ready';
 
+  /** `watch` builds the version's monitor once its outputs and features are known. */
   constructor(
     model: ModelSettings,
     readonly artifact: VersionArtifact,
     defaults: ServingDefaults,
-    readonly monitor: VersionMonitor,
+    watch: (reader: PredictionReader, featureNames: readonly string[] | null) => VersionMonitor,
   ) {
     const config = model.config;
     this.key = artifact.key;
@@ -80,13 +86,17 @@ export class ServedVersion {
     this.rows = rows;
     this.rowsError = rowsError;
     checkReferenceColumns(artifact, rows);
-    this.v2 = new V2Decoder(inputs, outputs, this.target.batchable, { maxTensorElements: defaults.maxTensorElements, maxRows });
-    const featureInput = rows?.featureInput();
-    this.binning = defaults.monitoring && artifact.reference && featureInput
+    const featureInput = rows?.featureInput() ?? null;
+    this.v2 = new V2Decoder(inputs, outputs, this.target.batchable, featureInput,
+      { maxTensorElements: defaults.maxTensorElements, maxRows });
+    this.reader = new PredictionReader(model.task, outputs, config);
+    const monitor = watch(this.reader, rows?.featureNames ?? null);
+    this.monitor = monitor;
+    const fillsMissing = config?.features?.some((f) => (f.missing ?? 'reject') !== 'reject') ?? false;
+    this.binning = defaults.monitoring && artifact.reference && featureInput && !fillsMissing
       ? { input: featureInput.name, edges: artifact.reference.features.map((f) => f.edges) }
       : null;
     if (this.binning) this.target.onFeatureBins = (role, bins) => monitor.observeInputBins(role, bins);
-    this.reader = new PredictionReader(model.task, outputs, config);
   }
 
   /** The /predict row schema, or a 400 saying why this version only speaks v2. */

@@ -1,14 +1,26 @@
 // One read of everything the monitors hold, shaped twice: as JSON for /stats and the
 // dashboard, and as the scrape-time source of the Prometheus gauges.
 import type { BatchScheduler } from '../inference/batcher.js';
+import type { AlertNotifier } from '../monitoring/alert-notifier.js';
+import type { AlertWebhook } from '../monitoring/alert-webhook.js';
 import type { ModelRegistry } from './registry.js';
 import type { ScrapeSource } from '../monitoring/metrics.js';
+import type { PredictionStore } from '../monitoring/prediction-store.js';
 import { ROLES } from '../monitoring/version-monitor.js';
+import type { FeedbackService } from './feedback.js';
+
+/** The ground-truth and alerting parts /stats reports beside the models. */
+export interface StatsExtras {
+  store: PredictionStore | null;
+  feedback: FeedbackService;
+  webhook: AlertWebhook;
+  notifier: AlertNotifier;
+}
 
 export class StatsReporter implements ScrapeSource {
   private readonly startedAt = Date.now();
 
-  constructor(private readonly registry: ModelRegistry, private readonly scheduler: BatchScheduler) {}
+  constructor(private readonly registry: ModelRegistry, private readonly scheduler: BatchScheduler, private readonly extras: StatsExtras) {}
 
   *versions(): ReturnType<ScrapeSource['versions']> {
     for (const model of this.registry.models.values()) {
@@ -19,13 +31,26 @@ export class StatsReporter implements ScrapeSource {
           version: version.version,
           queuedRows: this.scheduler.queuedRows(version.key, 'live'),
           latency: ROLES.map((role) => ({ role, ...monitor.roles[role].latency.percentiles('window') })),
-          drift: ROLES.flatMap((role) =>
-            (monitor.roles[role].drift?.snapshot() ?? []).map((d) => ({ role, column: d.name, kind: d.kind, psi: d.psi, ks: d.ks, alert: d.alert }))),
+          drift: ROLES.flatMap((role) => monitor.driftColumns(role).map((d) => ({ role, ...d }))),
           binCounts: monitor.binCounts(),
           reference: monitor.reference && { rows: monitor.reference.rows, columns: [...monitor.reference.features, ...monitor.reference.outputs] },
+          performance: ROLES.flatMap((role) => {
+            const window = monitor.roles[role].performance;
+            const performance = monitor.performance(role);
+            return window && performance ? [{ role, snapshot: performance, totals: window.totals(), concept: performance.concept }] : [];
+          }),
+          quality: monitor.quality && { columns: monitor.quality.snapshot().columns, totals: monitor.quality.totals() },
         };
       }
     }
+  }
+
+  feedbackStore(): ReturnType<ScrapeSource['feedbackStore']> {
+    return this.extras.store?.stats() ?? null;
+  }
+
+  webhooks(): ReturnType<ScrapeSource['webhooks']> {
+    return this.extras.webhook.stats();
   }
 
   *states(): ReturnType<ScrapeSource['states']> {
@@ -68,6 +93,7 @@ export class StatsReporter implements ScrapeSource {
           batchable: version.target.batchable,
           max_batch_size: version.target.maxBatchSize,
           roles,
+          data_quality: version.monitor.quality?.snapshot() ?? null,
           guardrail: model.guard?.stats(version.version) ?? null,
         };
       }
@@ -78,12 +104,19 @@ export class StatsReporter implements ScrapeSource {
         errors: model.errors,
         states: Object.fromEntries(model.statuses().map(({ version, state, reason }) => [version, { state, reason }])),
         versions,
+        feedback: this.extras.feedback.counts(model.name),
         shadow_agreement: [...model.agreements.values()].map((t) => ({
           live_version: t.liveVersion, shadow_version: t.shadowVersion, ...t.snapshot(),
           recent_disagreements: t.recentDisagreements().slice(-5),
         })),
       };
     }
-    return { uptime_seconds: (Date.now() - this.startedAt) / 1000, models };
+    return {
+      uptime_seconds: (Date.now() - this.startedAt) / 1000,
+      models,
+      alerts: this.extras.notifier.active().map((a) => ({ name: a.name, labels: a.labels, starts_at: new Date(a.startsAt).toISOString() })),
+      feedback_store: this.extras.store ? { ...this.extras.store.stats(), max_rows: this.extras.store.options.maxRows, ttl_seconds: this.extras.store.options.ttlSeconds } : null,
+      alert_webhooks: this.extras.webhook.stats(),
+    };
   }
 }

@@ -1,13 +1,15 @@
-// The /predict row schema of one model version: feature names, types and bounds from
-// config.json, or a plain array width inferred from the ONNX input. Compiled once with ajv;
-// decoding writes validated rows straight into the typed array the batcher will send. Common
-// bodies take a compiled fast path (fast-rows.ts); any body it does not accept is decoded here,
-// so every error comes from the schema.
-import type { ValidateFunction } from 'ajv';
-import { badRequest } from '../errors.js';
+// The /predict row schema of one model version: feature names, types, bounds and missing-value
+// policies from config.json, or a plain array width inferred from the ONNX input. Compiled once
+// with ajv; decoding writes validated rows straight into the typed array the batcher will send.
+// Common bodies take a compiled fast path (fast-rows.ts: complete rows of finite numbers); any
+// body it does not accept is decoded here, so every error comes from the schema. A refused value
+// names its field (`features/mean_radius`, `instances/3/mean_radius`) and a reason (missing,
+// type, minimum, maximum, not_finite, range, unknown_feature, row_shape).
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { rejected } from '../errors.js';
 import { allocate, INTEGER_RANGES, isBigIntType, isFloatType, ortToV2, type OrtType, type TensorData, type TensorSpec } from '../inference/tensors.js';
 import type { DecodedInputs, FeatureInput } from './decoded.js';
-import type { FeatureConfig } from '../config/model-config.js';
+import type { FeatureConfig, MissingPolicy } from '../config/model-config.js';
 import { ajv, describeAjvError } from '../config/ajv.js';
 import { compileFastRows, type FastRowDecoder } from './fast-rows.js';
 
@@ -17,6 +19,11 @@ export class RowSchema {
   private readonly validateObject: ValidateFunction | null;
   private readonly validateArray: ValidateFunction;
   private readonly fast: FastRowDecoder | null;
+  /** per column: what an absent or null value becomes (null = refuse the row) */
+  private readonly fill: (number | null)[];
+  private readonly scratch: number[];
+  /** Whether the input is floating point, so its rows are the feature matrix monitoring reads. */
+  private readonly floatingInput: boolean;
 
   constructor(
     readonly modelName: string,
@@ -29,6 +36,8 @@ export class RowSchema {
     readonly maxInstances: number,
   ) {
     this.width = width;
+    this.fill = Array.from({ length: width }, (_, i) => fillValue(features?.[i]?.missing, features?.[i]?.name, input.type));
+    this.scratch = new Array<number>(width).fill(0);
     const itemSchemas = features
       ? features.map(featureSchema)
       : Array.from({ length: width }, () => ({ type: 'number' }));
@@ -37,10 +46,11 @@ export class RowSchema {
       ? ajv.compile({
           type: 'object',
           additionalProperties: false,
-          required: features.map((f) => f.name),
+          required: features.filter((_, i) => this.fill[i] === null).map((f) => f.name),
           properties: Object.fromEntries(features.map((f) => [f.name, featureSchema(f)])),
         })
       : null;
+    this.floatingInput = this.featureInput() !== null;
     this.fast = compileFastRows(input.type, width, featureNames, features, maxInstances);
   }
 
@@ -55,90 +65,166 @@ export class RowSchema {
     return type === 'float32' || type === 'float64' ? { name: this.input.name, width: this.width } : null;
   }
 
-  /** Decodes body.features (one row) or body.instances (many rows) into the model's input. */
+  /**
+   * Decodes body.features (one row) or body.instances (many rows) into the model's input;
+   * `missing` lists the flat indices (row × width + column) of the values that were absent
+   * or null and filled by their feature's policy (the fast path takes complete rows only).
+   */
   decode(body: { features?: unknown; instances?: unknown }): DecodedInputs {
-    const { data, rows } = this.fast?.decode(body) ?? this.decodeRows(body);
-    return { inputs: [{ name: this.input.name, type: this.input.type, dims: this.dims(rows), data }], rows };
+    let missing: number[] | null = null;
+    let decoded: { data: TensorData; rows: number } | null = this.fast?.decode(body) ?? null;
+    if (decoded === null) {
+      missing = [];
+      decoded = this.decodeRows(body, missing);
+    }
+    const { data, rows } = decoded;
+    const tensor = { name: this.input.name, type: this.input.type, dims: this.dims(rows), data };
+    return {
+      inputs: [tensor], rows,
+      features: this.floatingInput ? { data: data as Float32Array, width: this.width } : null,
+      missing: missing?.length ? missing : null,
+    };
   }
 
   /** The schema path alone (the fast path's reference, and the source of every error). */
-  decodeRows(body: { features?: unknown; instances?: unknown }): { data: TensorData; rows: number } {
+  decodeRows(body: { features?: unknown; instances?: unknown }, missing: number[] = []): { data: TensorData; rows: number } {
     if (body.features !== undefined && body.instances !== undefined) {
-      throw badRequest('send either features (one row) or instances (several rows), not both');
+      throw rejected('send either features (one row) or instances (several rows), not both', 'instances', 'row_shape');
     }
     if (body.features !== undefined) {
       const data = allocate(this.input.type, this.width);
-      this.writeRow(body.features, 'features', data, 0);
+      this.writeRow(body.features, 'features', data, 0, missing);
       return { data, rows: 1 };
     }
-    if (body.instances === undefined) throw badRequest('features (one row) or instances (several rows) is required');
+    if (body.instances === undefined) throw rejected('features (one row) or instances (several rows) is required', 'features', 'missing');
     const instances = body.instances;
-    if (!Array.isArray(instances)) throw badRequest('instances must be an array of rows');
-    if (instances.length === 0) throw badRequest('instances must hold at least one row');
+    if (!Array.isArray(instances)) throw rejected('instances must be an array of rows', 'instances', 'row_shape');
+    if (instances.length === 0) throw rejected('instances must hold at least one row', 'instances', 'row_shape');
     if (instances.length > this.maxInstances) {
-      throw badRequest(`instances holds ${instances.length} rows; the limit is ${this.maxInstances}`);
+      throw rejected(`instances holds ${instances.length} rows; the limit is ${this.maxInstances}`, 'instances', 'row_shape');
     }
     const data = allocate(this.input.type, this.width * instances.length);
-    for (let i = 0; i < instances.length; i++) this.writeRow(instances[i], `instances/${i}`, data, i * this.width);
+    for (let i = 0; i < instances.length; i++) this.writeRow(instances[i], `instances/${i}`, data, i * this.width, missing);
     return { data, rows: instances.length };
   }
 
-  private writeRow(row: unknown, path: string, data: TensorData, offset: number): void {
-    if (Array.isArray(row)) {
-      if (!this.validateArray(row)) throw badRequest(this.arrayError(row, path));
-      write(this.input.type, data, offset, row as number[], (i) => {
-        const name = this.featureNames?.[i];
-        return `${path}/${i}${name ? ` (feature ${name})` : ''}`;
-      });
-      return;
-    }
-    if (row === null || typeof row !== 'object') {
-      throw badRequest(
-        this.validateObject
-          ? `${path} must be an object by feature name or an array of ${this.width} numbers in feature order`
-          : `${path} must be an array of ${this.width} numbers (${this.modelName} has no feature names)`,
-      );
-    }
-    if (!this.validateObject) {
-      throw badRequest(`${path} must be an array of ${this.width} numbers: ${this.modelName} has no config.json naming its features`);
-    }
-    if (!this.validateObject(row)) {
-      const error = this.validateObject.errors![0]!;
-      if (error.keyword === 'additionalProperties') {
-        throw badRequest(`${path}/${String(error.params.additionalProperty)} is not a feature of ${this.modelName}`);
+  private writeRow(row: unknown, path: string, data: TensorData, offset: number, missing: number[]): void {
+    const positional = Array.isArray(row);
+    if (positional) {
+      if (!this.validateArray(row)) throw this.arrayError(row, path);
+    } else {
+      if (row === null || typeof row !== 'object') {
+        throw rejected(
+          this.validateObject
+            ? `${path} must be an object by feature name or an array of ${this.width} numbers in feature order`
+            : `${path} must be an array of ${this.width} numbers (${this.modelName} has no feature names)`,
+          path, 'row_shape',
+        );
       }
-      throw badRequest(describeAjvError(error, path));
+      if (!this.validateObject) {
+        throw rejected(`${path} must be an array of ${this.width} numbers: ${this.modelName} has no config.json naming its features`, path, 'row_shape');
+      }
+      if (!this.validateObject(row)) throw this.objectError(row as Record<string, unknown>, path);
     }
-    const record = row as Record<string, number>;
-    const names = this.featureNames!;
-    const values = new Array<number>(names.length);
-    for (let i = 0; i < names.length; i++) values[i] = record[names[i]!]!;
-    write(this.input.type, data, offset, values, (i) => `${path}/${names[i]}`);
+    // One scratch row per schema (decoding is synchronous): no array per row on the request path.
+    const values = this.scratch;
+    const names = this.featureNames;
+    for (let i = 0; i < this.width; i++) {
+      const value = positional ? (row as (number | null)[])[i] : (row as Record<string, number | null | undefined>)[names![i]!];
+      if (value === null || value === undefined) {
+        // ajv let it through: the feature has a missing-value policy.
+        values[i] = this.fill[i]!;
+        missing.push(offset + i);
+      } else {
+        values[i] = value;
+      }
+    }
+    write(this.input.type, data, offset, values, missing, { path, names, positional });
   }
 
-  private arrayError(row: unknown[], path: string): string {
+  private objectError(row: Record<string, unknown>, path: string): Error {
+    const error = this.validateObject!.errors![0]!;
+    if (error.keyword === 'additionalProperties') {
+      const name = String(error.params.additionalProperty);
+      return rejected(`${path}/${name} is not a feature of ${this.modelName}`, `${path}/${name}`, 'unknown_feature');
+    }
+    if (error.keyword === 'required') {
+      const name = String(error.params.missingProperty);
+      return rejected(describeAjvError(error, path), `${path}/${name}`, 'missing');
+    }
+    const name = error.instancePath.split('/')[1] ?? '';
+    if (row[name] === null) return missingValue(`${path}/${name}`, name);
+    return rejected(describeAjvError(error, path), `${path}/${name}`, valueReason(error, row[name]));
+  }
+
+  private arrayError(row: unknown[], path: string): Error {
     const error = this.validateArray.errors![0]!;
     if (error.keyword === 'minItems' || error.keyword === 'maxItems') {
-      return `${path} has ${row.length} values; ${this.modelName} takes ${this.width}`;
+      return rejected(`${path} has ${row.length} values; ${this.modelName} takes ${this.width}`, path, 'row_shape');
     }
     // Name the feature rather than only its index when names are known.
     const index = Number(error.instancePath.split('/')[1]);
     const name = this.featureNames?.[index];
+    if (row[index] === null) return missingValue(`${path}/${name ?? index}`, name ?? `column ${index}`);
     const message = describeAjvError(error, path);
-    return name ? `${message} (feature ${name})` : message;
+    return rejected(name ? `${message} (feature ${name})` : message, `${path}/${name ?? index}`, valueReason(error, row[index]));
   }
 }
 
+function missingValue(field: string, name: string): Error {
+  return rejected(`${field} is null: ${name} needs a value (config.json sets no missing-value policy for it)`, field, 'missing');
+}
+
+/** The rejection reason of an ajv error about one value. */
+function valueReason(error: ErrorObject, value: unknown): string {
+  if (value === null || value === undefined) return 'missing';
+  if (error.keyword === 'minimum' || error.keyword === 'maximum') return error.keyword;
+  return 'type';
+}
+
 function featureSchema(feature: FeatureConfig): Record<string, unknown> {
-  const schema: Record<string, unknown> = { type: feature.type ?? 'number' };
+  const type = feature.type ?? 'number';
+  // A feature with a missing-value policy also takes null (absent keys are allowed by `required`).
+  const schema: Record<string, unknown> = { type: (feature.missing ?? 'reject') === 'reject' ? type : [type, 'null'] };
   if (feature.minimum !== undefined) schema.minimum = feature.minimum;
   if (feature.maximum !== undefined) schema.maximum = feature.maximum;
   return schema;
 }
 
-function write(type: OrtType, data: TensorData, offset: number, values: readonly number[], at: (index: number) => string): void {
+/** What a missing value of a feature becomes: null (refuse the row), NaN, or the imputed number. */
+function fillValue(policy: MissingPolicy | undefined, name: string | undefined, type: OrtType): number | null {
+  if (policy === undefined || policy === 'reject') return null;
+  if (policy === 'nan') {
+    if (!isFloatType(type)) throw new Error(`feature ${name}: missing "nan" needs a floating-point input, and '${type}' has no NaN`);
+    return NaN;
+  }
+  if (!isFloatType(type) && !Number.isInteger(policy.impute)) {
+    throw new Error(`feature ${name}: missing {"impute": ${policy.impute}} must be a whole number for the '${type}' input`);
+  }
+  return policy.impute;
+}
+
+/** Where a row came from, to name a refused value: `path/3 (feature bmi)` or `path/bmi`. */
+interface RowPlace {
+  path: string;
+  names: readonly string[] | null;
+  /** an array row: values are named by position */
+  positional: boolean;
+}
+
+function valueLabel(place: RowPlace, i: number): string {
+  const name = place.names?.[i];
+  return place.positional ? `${place.path}/${i}${name ? ` (feature ${name})` : ''}` : `${place.path}/${name ?? i}`;
+}
+
+function valueField(place: RowPlace, i: number): string {
+  return `${place.path}/${place.names?.[i] ?? i}`;
+}
+
+/** Writes one row; `missing` (ascending flat indices) marks filled values, which may be NaN. */
+function write(type: OrtType, data: TensorData, offset: number, values: readonly number[], missing: readonly number[], place: RowPlace): void {
   if (!isFloatType(type)) {
-    writeIntegers(type, data, offset, values, at);
+    writeIntegers(type, data, offset, values, place);
     return;
   }
   const target = data as Float32Array;
@@ -146,7 +232,9 @@ function write(type: OrtType, data: TensorData, offset: number, values: readonly
   // ajv refused non-numbers and non-finite numbers; a finite float64 beyond the float32 range
   // (say 1e39) still turns into Infinity here, which the model must not see either.
   for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(target[offset + i]!)) throw badRequest(`${at(i)} is ${values[i]}, outside the ${type} range`);
+    if (!Number.isFinite(target[offset + i]!) && !(Number.isNaN(values[i]!) && missing.includes(offset + i))) {
+      throw rejected(`${valueLabel(place, i)} is ${values[i]}, outside the ${type} range`, valueField(place, i), 'not_finite');
+    }
   }
 }
 
@@ -155,19 +243,24 @@ function write(type: OrtType, data: TensorData, offset: number, values: readonly
  * truncate 1.9 to 1 and wrap 1e19 to a negative number without a word. 64-bit integers stop at
  * ±2^53, beyond which a JSON number no longer holds the integer the client wrote.
  */
-function writeIntegers(type: OrtType, data: TensorData, offset: number, values: readonly number[], at: (index: number) => string): void {
+function writeIntegers(type: OrtType, data: TensorData, offset: number, values: readonly number[], place: RowPlace): void {
   const [min, max] = INTEGER_RANGES[type]!;
   const big = isBigIntType(type);
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!;
-    if (!Number.isInteger(value)) throw badRequest(`${at(i)} must be a whole number (${ortToV2(type)} input), got ${value}`);
+    if (!Number.isInteger(value)) {
+      throw rejected(`${valueLabel(place, i)} must be a whole number (${ortToV2(type)} input), got ${value}`, valueField(place, i), 'type');
+    }
     if (big) {
       if (!Number.isSafeInteger(value) || BigInt(value) < (min as bigint) || BigInt(value) > (max as bigint)) {
-        throw badRequest(`${at(i)} is ${value}, outside ${ortToV2(type)} values a JSON number holds exactly (|n| ≤ 2^53 − 1${type === 'uint64' ? ', n ≥ 0' : ''})`);
+        throw rejected(`${valueLabel(place, i)} is ${value}, outside ${ortToV2(type)} values a JSON number holds exactly (|n| ≤ 2^53 − 1${type === 'uint64' ? ', n ≥ 0' : ''})`,
+          valueField(place, i), 'range');
       }
       (data as BigInt64Array)[offset + i] = BigInt(value);
     } else {
-      if (value < (min as number) || value > (max as number)) throw badRequest(`${at(i)} is ${value}, outside the ${ortToV2(type)} range ${min}..${max}`);
+      if (value < (min as number) || value > (max as number)) {
+        throw rejected(`${valueLabel(place, i)} is ${value}, outside the ${ortToV2(type)} range ${min}..${max}`, valueField(place, i), 'range');
+      }
       (data as Int32Array)[offset + i] = value;
     }
   }

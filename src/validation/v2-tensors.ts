@@ -11,7 +11,7 @@ import {
 } from '../inference/tensors.js';
 import { ajv, describeAjvError } from '../config/ajv.js';
 import { decodeBinaryTensor } from './binary-tensors.js';
-import type { DecodedInputs } from './decoded.js';
+import type { DecodedInputs, FeatureInput } from './decoded.js';
 import { checkRowCount, MAX_TENSOR_RANK, tensorElementCount } from './limits.js';
 
 interface V2Input {
@@ -95,6 +95,8 @@ export class V2Decoder {
     readonly inputs: readonly TensorSpec[],
     readonly outputs: readonly TensorSpec[],
     readonly batchable: boolean,
+    /** The input monitoring reads as the feature matrix (data quality, drift off the workers), or null. */
+    private readonly featureInput: FeatureInput | null,
     private readonly limits: V2Limits,
   ) {}
 
@@ -162,7 +164,9 @@ export class V2Decoder {
     }
     // An output's own binary_data wins over the request's binary_data_output.
     const binaryByDefault = request.parameters?.binary_data_output === true;
-    return { id: request.id, inputs: tensors, rows, outputs, binary: (name) => binaryOutputs.get(name) ?? binaryByDefault };
+    const featureTensor = this.featureInput ? tensors.find((t) => t.name === this.featureInput!.name) : undefined;
+    const features = featureTensor ? { data: featureTensor.data as Float32Array, width: this.featureInput!.width } : null;
+    return { id: request.id, inputs: tensors, rows, features, outputs, binary: (name) => binaryOutputs.get(name) ?? binaryByDefault };
   }
 
   /** Every size is checked against the data and the limits before the tensor is allocated. */

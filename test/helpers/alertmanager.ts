@@ -3,11 +3,11 @@
 // receiver that records every notification it gets (Alertmanager's webhook JSON).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './net.js';
 import { pollUntil } from './poll.js';
+import { startWebhookReceiver as startRecordingReceiver } from './webhook-receiver.js';
 
 const CANDIDATES = [process.env.ALERTMANAGER_BIN, '/usr/bin/prometheus-alertmanager', '/usr/bin/alertmanager'];
 
@@ -32,26 +32,15 @@ export interface WebhookReceiver {
   close(): Promise<void>;
 }
 
+/** The recording receiver of webhook-receiver.ts, its bodies read as Alertmanager messages. */
 export async function startWebhookReceiver(): Promise<WebhookReceiver> {
-  const messages: WebhookMessage[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      try {
-        messages.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as WebhookMessage);
-        res.writeHead(200).end();
-      } catch {
-        res.writeHead(400).end();
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+  const receiver = await startRecordingReceiver();
   return {
-    url: `http://127.0.0.1:${port}/alerts`,
-    messages,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    url: receiver.url,
+    get messages() {
+      return receiver.received.map((r) => r.body as WebhookMessage);
+    },
+    close: () => receiver.close(),
   };
 }
 
@@ -61,16 +50,24 @@ export interface RunningAlertmanager {
   url: string;
   child: ChildProcess;
   output: string[];
+  /** POST /api/v2/alerts */
+  post(alerts: unknown[]): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** Starts Alertmanager routing every alert to `webhookUrl`, grouping by alertname and column. */
-export async function startAlertmanager(webhookUrl: string): Promise<RunningAlertmanager> {
+/**
+ * Starts Alertmanager routing every alert to `webhookUrl`, grouping by `groupBy` (default
+ * alertname, model, version and column).
+ */
+export async function startAlertmanager(
+  webhookUrl: string,
+  groupBy: readonly string[] = ['alertname', 'model', 'version', 'column'],
+): Promise<RunningAlertmanager> {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-alertmanager-'));
   writeFileSync(join(dir, 'alertmanager.yml'), [
     'route:',
     '  receiver: test',
-    '  group_by: [alertname, model, version, column]',
+    `  group_by: [${groupBy.join(', ')}]`,
     '  group_wait: 1s',
     '  group_interval: 1s',
     '  repeat_interval: 1h',
@@ -82,10 +79,12 @@ export async function startAlertmanager(webhookUrl: string): Promise<RunningAler
     '',
   ].join('\n'));
   const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
   const child = spawn(alertmanagerBinary(), [
     `--config.file=${join(dir, 'alertmanager.yml')}`,
     `--storage.path=${join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
+    `--web.external-url=${url}`,
     '--cluster.listen-address=', // no gossip port: a single instance
     '--log.level=warn',
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -102,7 +101,6 @@ export async function startAlertmanager(webhookUrl: string): Promise<RunningAler
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  const url = `http://127.0.0.1:${port}`;
   try {
     await pollUntil('alertmanager ready', async () => {
       if (child.exitCode !== null) throw new Error(`alertmanager exited:\n${output.join('')}`);
@@ -112,5 +110,11 @@ export async function startAlertmanager(webhookUrl: string): Promise<RunningAler
     await stop();
     throw error;
   }
-  return { address: `127.0.0.1:${port}`, url, child, output, stop };
+  const post = async (alerts: unknown[]) => {
+    const response = await fetch(`${url}/api/v2/alerts`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(alerts),
+    });
+    if (!response.ok) throw new Error(`alertmanager refused alerts: ${response.status} ${await response.text()}`);
+  };
+  return { address: `127.0.0.1:${port}`, url, child, output, post, stop };
 }

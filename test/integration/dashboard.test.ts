@@ -203,16 +203,29 @@ describe('GET /dashboard in a real browser', () => {
     await page.close();
   });
 
-  it('renders strings from /stats as text, never as markup, and highlights alerts', async () => {
+  it('renders strings from /stats as text, never as markup, and highlights alerts (drift, performance, data quality)', async () => {
     const evil = '<img src=x onerror="globalThis.__pwned=1">';
     const latency = { count: 10, p50: 800, p90: 1500, p99: 2500, p999: 9000, max: 9000, mean: 950 };
+    const performance = {
+      labels: 300,
+      metrics: { accuracy: { value: 0.5, labels: 300 }, '<b>f1</b>': { value: 0.25, labels: 300 }, auc: { value: 0.7, labels: 300, error_bound: 0.001 } },
+      concept: [{ metric: 'accuracy', reference: 0.98, threshold: 0.931, alert: true }],
+    };
     const role = (drift: unknown) => ({
       requests: 10, rows: 10, errors: { '<b>inference</b>': 2 },
-      latency_us: { window: latency, total: latency }, drift,
+      latency_us: { window: latency, total: latency }, drift, performance,
       batching: { queued_rows: 3, queued_requests: 1, inflight_batches: 1, batches: 5, mean_batch_rows: 2 },
     });
+    const dataQuality = {
+      rows: 40,
+      columns: [
+        { column: '<u>age</u>', below: 0, above: 0, missing: 20, out_of_range_rate: 0, missing_rate: 0.5, alerts: ['missing'] },
+        { column: 'bmi', below: 1, above: 3, missing: 0, out_of_range_rate: 0.1, missing_rate: 0, alerts: [] },
+        { column: 'clean', below: 0, above: 0, missing: 0, out_of_range_rate: 0, missing_rate: 0, alerts: [] },
+      ],
+    };
     const drift = [
-      { column: '<script>globalThis.__pwned=2</script>', kind: 'feature', n: 500, psi: 0.35, ks: 0.25, alert: true },
+      { column: '<script>globalThis.__pwned=2</script>', kind: 'feature', n: 500, psi: 0.35, psi_noise: 0.04, p_value: 1e-12, significant: true, ks: 0.25, alert: true },
       { column: 'amber', kind: 'feature', n: 500, psi: 0.15, ks: 0.12, alert: false },
       { column: 'green', kind: 'feature', n: 500, psi: 0.05, ks: 0.02, alert: false },
       { column: 'pending', kind: 'output', n: 12, psi: null, ks: null, alert: false },
@@ -223,10 +236,11 @@ describe('GET /dashboard in a real browser', () => {
         [evil]: {
           ready: true, task: '<i>regression</i>', traffic: { weights: { 1: 100 }, shadow: null },
           errors: [{ version: '2', message: '<svg onload="globalThis.__pwned=3">' }],
-          versions: { 1: { state: 'ready', batchable: true, max_batch_size: 8, roles: { live: role(drift) }, guardrail: null } },
+          versions: { 1: { state: 'ready', batchable: true, max_batch_size: 8, roles: { live: role(drift) }, data_quality: dataQuality, guardrail: null } },
           shadow_agreement: [],
         },
       },
+      alerts: [{ name: 'VigilConceptDrift', labels: { model: evil, version: '1', metric: 'accuracy', severity: 'warning' }, starts_at: '2024-06-12T10:00:00.000Z' }],
     };
     const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
     const problems: string[] = [];
@@ -250,7 +264,19 @@ describe('GET /dashboard in a real browser', () => {
     expect(await textOf(page, `psi-${id}-pending`)).toBe('— (n < min)');
     expect(await page.getByTestId(`drift-row-${id}-${column}`).getAttribute('data-alert')).toBe('true');
     expect(await textOf(page, 'alerts')).toContain('1 drift alert');
+    expect(await textOf(page, `noise-${id}-${column}`)).toBe('0.040');
+    expect(await textOf(page, `p-${id}-${column}`)).toBe('1.0e-12');
     expect(await textOf(page, `errors-${id}`)).toBe('2');
+    // performance against ground truth, with the concept-drift reference and alert
+    expect(await textOf(page, `perf-${id}-accuracy`)).toBe('0.500');
+    expect(await textOf(page, `perf-${id}-<b>f1</b>`)).toBe('0.250');
+    expect(await textOf(page, `perf-${id}`)).toContain('ALERT');
+    // data quality: only columns with something to say, rates as percentages
+    expect(await textOf(page, `dq-${id}-<u>age</u>-missing`)).toBe('50.00 %');
+    expect(await textOf(page, `dq-${id}-bmi-out_of_range`)).toBe('10.00 %');
+    expect(await page.getByTestId(`dq-${id}-clean-missing`).count()).toBe(0);
+    expect(await textOf(page, 'other-alert-VigilConceptDrift')).toContain('metric=accuracy');
+    expect(await page.locator('main u, main b').count()).toBe(0);
     expect(await page.evaluate(() => (globalThis as any).__pwned)).toBeUndefined();
     expect(problems).toEqual([]);
     await page.close();

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   DriftWindow,
-  RECOVERY_FACTOR,
   batchKs,
   batchPsi,
   type ReferenceColumn,
@@ -118,7 +117,7 @@ describe('DriftWindow streaming vs batch', () => {
     const outputs = Array.from({ length: 3 }, (_, i) => randomColumn(r, `o${i}`));
     const all = [...features, ...outputs];
     let now = 1_700_000_123_456;
-    const w = new DriftWindow(features, outputs, { slices: SLICES, sliceSeconds: SLICE_MS / 1000, minSamples: 1, psiAlert: 0.2 }, () => now);
+    const w = new DriftWindow(features, outputs, { slices: SLICES, sliceSeconds: SLICE_MS / 1000, minSamples: 1 }, () => now);
     const log: Array<{ epoch: number; col: number; v: number }> = [];
     let checks = 0;
     let nonEmptyChecks = 0;
@@ -262,84 +261,11 @@ describe('DriftWindow minSamples', () => {
     expect(w.count(0)).toBe(49);
     expect(w.psi(0)).toBeNull();
     expect(w.ks(0)).toBeNull();
-    expect(w.snapshot()[0]).toMatchObject({ n: 49, psi: null, ks: null, alert: false });
+    expect(w.snapshot()[0]).toMatchObject({ n: 49, psi: null, ks: null });
     w.observe(0, 1);
     expect(w.psi(0)).toBeTypeOf('number');
     expect(w.ks(0)).toBeCloseTo(0.5 - 10 / 50, 12);
     expect(w.psi(0)).toBeCloseTo(batchPsi([0], [0.5, 0.5], [...new Array(10).fill(-1), ...new Array(40).fill(1)]), 12);
-  });
-});
-
-describe('DriftWindow alerts', () => {
-  const col: ReferenceColumn = {
-    name: 'x',
-    edges: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
-    proportions: new Array(10).fill(0.1),
-  };
-  const clean = Array.from({ length: 200 }, (_, i) => ((i % 10) + 0.5) / 10);
-  const drifted = new Array(200).fill(0.05);
-  // 25 % shifted into bin 0: PSI between the recovery level and the alert threshold (set below).
-  const partial = clean.map((v, i) => (i % 4 === 0 ? 0.05 : v));
-  const psiPartial = batchPsi(col.edges, col.proportions, partial);
-  const psiAlert = psiPartial / 0.9;
-
-  it('raises exactly once on crossing and recovers exactly once, with hysteresis', () => {
-    expect(batchPsi(col.edges, col.proportions, drifted)).toBeGreaterThan(psiAlert);
-    expect(psiPartial).toBeGreaterThan(psiAlert * RECOVERY_FACTOR);
-
-    let now = 0;
-    const w = new DriftWindow([col], [], { slices: 2, sliceSeconds: 1, minSamples: 100, psiAlert }, () => now);
-    const feed = (values: number[]) => w.observeRows(values, values.length, 1, 0, 1);
-    const expireAll = () => (now += 2000);
-
-    feed(clean);
-    expect(w.psi(0)).toBeCloseTo(0, 12);
-    expect(w.checkAlerts()).toEqual([]);
-
-    expireAll();
-    feed(drifted);
-    const raised = w.checkAlerts();
-    expect(raised).toHaveLength(1);
-    expect(raised[0]).toMatchObject({ column: 'x', kind: 'feature', state: 'raised' });
-    expect(raised[0]!.psi).toBeCloseTo(batchPsi(col.edges, col.proportions, drifted), 9);
-    expect(w.isAlerting(0)).toBe(true);
-    expect(w.snapshot()[0]!.alert).toBe(true);
-    expect(w.checkAlerts()).toEqual([]);
-    feed(drifted);
-    expect(w.checkAlerts()).toEqual([]);
-
-    // Inside the hysteresis band: below psiAlert but not below psiAlert × 0.8 → still alerting.
-    expireAll();
-    feed(partial);
-    expect(w.psi(0)!).toBeLessThan(psiAlert);
-    expect(w.checkAlerts()).toEqual([]);
-    expect(w.isAlerting(0)).toBe(true);
-
-    expireAll();
-    feed(clean);
-    const recovered = w.checkAlerts();
-    expect(recovered).toEqual([{ column: 'x', kind: 'feature', psi: w.psi(0), state: 'recovered' }]);
-    expect(w.isAlerting(0)).toBe(false);
-    expect(w.checkAlerts()).toEqual([]);
-
-    // Back in the band from below: no raise (needs PSI ≥ psiAlert).
-    expireAll();
-    feed(partial);
-    expect(w.checkAlerts()).toEqual([]);
-
-    // Too few samples: PSI null, no transition even with drifted data.
-    expireAll();
-    feed(drifted.slice(0, 50));
-    expect(w.psi(0)).toBeNull();
-    expect(w.checkAlerts()).toEqual([]);
-    feed(drifted.slice(0, 50));
-    expect(w.checkAlerts().map((a) => a.state)).toEqual(['raised']);
-  });
-
-  it('reports outputs with kind output', () => {
-    const w = new DriftWindow([], [col], { minSamples: 10, psiAlert: 0.1 }, () => 0);
-    w.observeRows(drifted, drifted.length, 1, 0, 1);
-    expect(w.checkAlerts()).toMatchObject([{ column: 'x', kind: 'output', state: 'raised' }]);
   });
 });
 
@@ -372,7 +298,6 @@ describe('DriftWindow options', () => {
     const col = { name: 'x', edges: [0], proportions: [0.5, 0.5] };
     expect(() => new DriftWindow([col], [], { slices: 0 })).toThrow(/slices/);
     expect(() => new DriftWindow([col], [], { sliceSeconds: -1 })).toThrow(/sliceSeconds/);
-    expect(() => new DriftWindow([col], [], { psiAlert: NaN })).toThrow(/psiAlert/);
     expect(() => new DriftWindow([{ name: 'x', edges: [0], proportions: [1] }], [])).toThrow(/features\[0\] \(x\)\.proportions/);
   });
 });

@@ -8,21 +8,19 @@ function latency(r: () => number): number {
   return Math.round(Math.exp(4 + r() * 10));
 }
 
-/** Independent reference: a default-layout hdr histogram (32-bit counts) fed the same values. */
+/**
+ * Independent reference: a default-layout hdr histogram (32-bit counts) fed the same values,
+ * its percentiles clamped to the min and max of the values themselves.
+ */
 function reference(values: number[]): LatencyPercentiles {
   const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
   for (const v of values) h.recordValue(v);
-  const out = {
-    count: h.totalCount,
-    p50: h.getValueAtPercentile(50),
-    p90: h.getValueAtPercentile(90),
-    p99: h.getValueAtPercentile(99),
-    p999: h.getValueAtPercentile(99.9),
-    max: h.maxValue,
-    mean: h.mean,
-  };
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  const at = (p: number) => Math.min(Math.max(h.getValueAtPercentile(p), min), max);
+  const out = { count: h.totalCount, min, p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max, mean: h.mean };
   h.destroy();
-  return out;
+  return values.length ? out : { count: 0, min: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
 }
 
 describe('LatencyWindow', () => {
@@ -99,9 +97,38 @@ describe('LatencyWindow', () => {
 
   it('reports zeros when empty and validates options', () => {
     const w = new LatencyWindow({}, () => 0);
-    expect(w.percentiles('window')).toEqual({ count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 });
+    expect(w.percentiles('window')).toEqual({ count: 0, min: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 });
     expect(w.percentiles('total').count).toBe(0);
     expect(() => new LatencyWindow({ slices: 0 })).toThrow(/slices/);
     expect(() => new LatencyWindow({ windowSeconds: 0 })).toThrow(/windowSeconds/);
+  });
+
+  it('never reports a percentile outside the recorded min and max', () => {
+    // One request of 138956 µs: HDR's bucket bound is 139007, above the only value recorded.
+    const one = new LatencyWindow({}, () => 0);
+    one.record(138_956);
+    const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+    h.recordValue(138_956);
+    expect(h.getValueAtPercentile(50)).toBe(139_007); // the unclamped figure the issue reported
+    h.destroy();
+    for (const which of ['window', 'total'] as const) {
+      expect(one.percentiles(which)).toMatchObject({ count: 1, min: 138_956, p50: 138_956, p999: 138_956, max: 138_956 });
+    }
+    // Many values: every percentile within [min, max], ordered, and max is the exact largest.
+    const r = mulberry32(3);
+    const w = new LatencyWindow({}, () => 0);
+    let lo = Infinity;
+    let hi = 0;
+    for (let i = 0; i < 5000; i++) {
+      const v = latency(r);
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+      w.record(v);
+    }
+    const p = w.percentiles('total');
+    expect(p.min).toBe(lo);
+    expect(p.max).toBe(hi);
+    const ordered = [p.min, p.p50, p.p90, p.p99, p.p999, p.max];
+    expect([...ordered].sort((a, b) => a - b)).toEqual(ordered);
   });
 });
