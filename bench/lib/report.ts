@@ -4,9 +4,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatOrtTable } from '../../native-bench/lib/ort-report.js';
-import type { ArmResult, GroupResult, RunResults, ScenarioResult, TargetResult } from './results.js';
+import type { ArmResult, GroupResult, RunResults, ScenarioResult, StageBudget, TargetResult, ThreadBudget } from './results.js';
 import { STAGE_RULES } from './stage-map.js';
-import type { StageBudget, ThreadBudget } from './stage-budget.js';
 
 type Align = 'l' | 'r';
 type Render = (header: string[], rows: string[][], align: Align[]) => string;

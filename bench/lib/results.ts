@@ -7,7 +7,7 @@ import type { LatencyMs, Measurement } from './autocannon-run.js';
 import type { Machine } from './machine.js';
 import type { CpuPerRequest, CpuUsage } from './proc-cpu.js';
 import type { ServerId } from './servers.js';
-import type { StageBudget } from './stage-budget.js';
+import type { Stage } from './stage-map.js';
 
 export interface ScenarioResult {
   name: string;
@@ -152,4 +152,37 @@ export interface RunResults {
   targets: TargetResult[];
   comparisons: Comparison[];
   notes: string[];
+}
+
+/** Per-stage CPU budget of a request (measured by stage-budget.ts). */
+export interface StageRow {
+  stage: Stage;
+  samples: number;
+  /** Of the thread's non-idle samples in the interval. */
+  share: number;
+  /** share × the unprofiled CPU µs/request (null until scaled). */
+  usPerRequest: number | null;
+  top: { frame: string; samples: number }[];
+}
+
+export interface ThreadBudget {
+  samples: number;
+  idleSamples: number;
+  rows: StageRow[];
+}
+
+export interface StageBudget {
+  request: string;
+  connections: number;
+  durationS: number;
+  samplingIntervalUs: number;
+  /** Responses wrk completed in the profiled interval. */
+  requests: number;
+  /** CPU per request of the profiled run itself (profiler overhead included). */
+  profiled: { processUsPerRequest: number; mainUsPerRequest: number };
+  /** The unprofiled main-thread figure the shares are scaled to, and where it comes from. */
+  scaledTo: { mainUsPerRequest: number; source: string } | null;
+  main: ThreadBudget;
+  /** Inference worker threads, shares only. */
+  workers: ThreadBudget | null;
 }

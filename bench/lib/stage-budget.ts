@@ -13,46 +13,13 @@ import { preflight } from './autocannon-run.js';
 import { driveLoad } from './arm.js';
 import { attribute, readCpuProfile, type Attribution } from './cpu-profile.js';
 import { cpuBetween, cpuSnapshot, perRequest, waitForQuiet } from './proc-cpu.js';
-import type { ServerRun } from './results.js';
+import type { ServerRun, StageBudget, ThreadBudget } from './results.js';
 import { ServerPool } from './server-pool.js';
 import { vigil, type ServerContext } from './servers.js';
-import type { Stage } from './stage-map.js';
 import { runWrk } from './wrk.js';
 
 /** Sampling interval of the profiler, µs (V8's default is 1000). */
 const PROFILE_INTERVAL_US = 500;
-
-export interface StageRow {
-  stage: Stage;
-  samples: number;
-  /** Of the thread's non-idle samples in the interval. */
-  share: number;
-  /** share × the unprofiled CPU µs/request (null until scaled). */
-  usPerRequest: number | null;
-  top: { frame: string; samples: number }[];
-}
-
-export interface ThreadBudget {
-  samples: number;
-  idleSamples: number;
-  rows: StageRow[];
-}
-
-export interface StageBudget {
-  request: string;
-  connections: number;
-  durationS: number;
-  samplingIntervalUs: number;
-  /** Responses wrk completed in the profiled interval. */
-  requests: number;
-  /** CPU per request of the profiled run itself (profiler overhead included). */
-  profiled: { processUsPerRequest: number; mainUsPerRequest: number };
-  /** The unprofiled main-thread figure the shares are scaled to, and where it comes from. */
-  scaledTo: { mainUsPerRequest: number; source: string } | null;
-  main: ThreadBudget;
-  /** Inference worker threads, shares only. */
-  workers: ThreadBudget | null;
-}
 
 /** keepEmpty: list stages with no samples too (the main thread's budget names every stage). */
 function threadBudget(a: Attribution, keepEmpty: boolean): ThreadBudget {

@@ -19,7 +19,7 @@
  */
 import { type Clock, systemClock } from './clock.js';
 import { FingerprintIndex } from './fingerprint-index.js';
-import type { Role } from './version-monitor.js';
+import type { Role } from './role.js';
 
 export interface PredictionStoreOptions {
   /** most rows stored at once (a mirrored request's shadow answer is kept beside its rows) */

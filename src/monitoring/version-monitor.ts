@@ -15,10 +15,9 @@ import { DriftAlertPolicy, type ColumnDrift, type DriftAlertOptions, type DriftA
 import { DriftWindow, type DriftOptions, type Reference } from './drift.js';
 import { LatencyWindow, type LatencyPercentiles } from './latency.js';
 import type { Metrics } from './metrics.js';
+import { ROLES, type Role } from './role.js';
 import { PerformanceWindow, type PerformanceSnapshot, type PerformanceTask } from './performance.js';
 
-export type Role = 'live' | 'shadow';
-export const ROLES: readonly Role[] = ['live', 'shadow'];
 
 /** How a version is watched: its drift window and alerts, how it is scored, its data quality. */
 export interface MonitorSettings {

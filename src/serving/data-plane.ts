@@ -12,7 +12,7 @@ import type { WireTensor } from '../inference/tensors.js';
 import type { Metrics } from '../monitoring/metrics.js';
 import type { PredictionLog } from '../monitoring/prediction-log.js';
 import type { PredictionStore } from '../monitoring/prediction-store.js';
-import type { Role } from '../monitoring/version-monitor.js';
+import type { Role } from '../monitoring/role.js';
 import { ShadowComparator } from '../routing/shadow.js';
 import type { DecodedInputs, FeatureMatrix } from '../validation/decoded.js';
 import type { ServedModel } from './served-model.js';

@@ -6,7 +6,7 @@
 // unknown (never stored, or evicted), duplicate, or invalid (with the reason). No HTTP here.
 import type { Metrics } from '../monitoring/metrics.js';
 import type { PredictionStore, RowPrediction } from '../monitoring/prediction-store.js';
-import type { Role } from '../monitoring/version-monitor.js';
+import type { Role } from '../monitoring/role.js';
 import type { ServedModel } from './served-model.js';
 
 export type FeedbackOutcome = 'matched' | 'unknown' | 'duplicate' | 'invalid';

@@ -6,7 +6,7 @@ import type { AlertWebhook } from '../monitoring/alert-webhook.js';
 import type { ModelRegistry } from './registry.js';
 import type { ScrapeSource } from '../monitoring/metrics.js';
 import type { PredictionStore } from '../monitoring/prediction-store.js';
-import { ROLES } from '../monitoring/version-monitor.js';
+import { ROLES } from '../monitoring/role.js';
 import type { FeedbackService } from './feedback.js';
 
 /** The ground-truth and alerting parts /stats reports beside the models. */
