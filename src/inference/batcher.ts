@@ -13,7 +13,8 @@ import type { FeatureBins } from './slab.js';
 import { allocate, type TensorData, type TensorSpec, type WireTensor } from './tensors.js';
 
 export interface BatchExecutor {
-  run(key: string, path: string, inputs: WireTensor[], options: { countBins: boolean }): Promise<{ outputs: WireTensor[]; bins: FeatureBins | null }>;
+  /** `alone`: this batch is all the work the batcher has (nothing queued, nothing else running). */
+  run(key: string, path: string, inputs: WireTensor[], options: { countBins: boolean; alone: boolean }): Promise<{ outputs: WireTensor[]; bins: FeatureBins | null }>;
   /** Settles the batches that have finished, now (optional; otherwise they settle when the executor notices). */
   reap?(): void;
 }
@@ -323,20 +324,22 @@ export class BatchScheduler {
     queue.batchedRows += rows;
     this.observer.onBatch?.(target, queue.role, rows, jobs.length);
     const inputs = jobs.length === 1 ? jobs[0]!.inputs : stackInputs(target, jobs, rows);
-    this.execute(queue, inputs).then(
+    // One request and nothing else to do: low load, where the pool may wait for the answer.
+    const alone = jobs.length === 1 && this.inflight === 0 && !this.anyQueued();
+    this.execute(queue, inputs, alone).then(
       (outputs) => splitOutputs(target, jobs, rows, outputs),
       (error: Error) => this.failBatch(queue, jobs, error),
     );
   }
 
-  private async execute(queue: VersionQueue, inputs: WireTensor[]): Promise<WireTensor[]> {
+  private async execute(queue: VersionQueue, inputs: WireTensor[], alone = false): Promise<WireTensor[]> {
     const { target, role } = queue;
     const shadow = role === 'shadow';
     this.inflight++;
     if (shadow) this.shadowInflight++;
     queue.inflight++;
     try {
-      const { outputs, bins } = await this.executor.run(target.key, target.path, inputs, { countBins: target.onFeatureBins !== undefined });
+      const { outputs, bins } = await this.executor.run(target.key, target.path, inputs, { countBins: target.onFeatureBins !== undefined, alone });
       if (bins) target.onFeatureBins?.(role, bins);
       return outputs;
     } finally {
@@ -346,6 +349,12 @@ export class BatchScheduler {
       queue.notifyIfIdle();
       this.schedulePump();
     }
+  }
+
+  private anyQueued(): boolean {
+    for (const queue of this.live) if (queue.jobs.length) return true;
+    for (const queue of this.shadow) if (queue.jobs.length) return true;
+    return false;
   }
 
   // One bad request must not fail the requests it happened to share a batch with: rerun

@@ -3,13 +3,16 @@
 // through shared slots (slab.ts): writing a batch into a slot and bumping a counter replaces a
 // postMessage per batch (≈ 22 µs of main-thread CPU per round trip to an idle worker here,
 // measured, against ≈ 6 µs), and a worker still busy with one batch finds the next without
-// being woken. A worker that dies (mid-batch or idle) fails only the batches in its slots;
-// piscina starts a replacement, which asks for and loads every version before it serves, and a
-// load or unload in progress stops waiting for the dead thread.
+// being woken. At low load the main thread polls briefly for a lone batch's answer instead of
+// sleeping until the worker wakes it (settle-wait.ts). A worker that dies (mid-batch or idle)
+// fails only the batches in its slots; piscina starts a replacement, which asks for and loads
+// every version before it serves, and a load or unload in progress stops waiting for the dead
+// thread.
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { CONTROL_CHANNEL, type ControlMessage, type ControlReply, type FeatureBinning, type HeldVersion } from './protocol.js';
 import { COMPLETED, createChannel, readAnswer, Rings, STARTED, SUBMITTED, writeRequest, type BatchRequest, type Channel, type FeatureBins } from './slab.js';
+import { SettleWait } from './settle-wait.js';
 import type { WireTensor } from './tensors.js';
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
@@ -32,6 +35,8 @@ export interface PoolOptions {
 
 interface Task {
   request: BatchRequest;
+  /** performance.now() at submission. */
+  submittedAt: number;
   resolve: (outcome: RunOutcome) => void;
   reject: (error: Error) => void;
 }
@@ -72,6 +77,9 @@ export class InferencePool {
   private readonly live = new Set<number>();
   /** Versions every worker holds (or is loading): what a replacement worker loads first. */
   private readonly versions = new Map<string, HeldVersion>();
+  /** Batches in the workers' slots, all links together. */
+  private running = 0;
+  readonly settleWait = new SettleWait();
 
   constructor(workers: number, private readonly options: PoolOptions = {}) {
     this.size = workers;
@@ -85,8 +93,8 @@ export class InferencePool {
       maxThreads: workers,
       // One serving task per worker, for the pool's whole life.
       concurrentTasksPerWorker: 1,
-      // The serving task waits on its slots asynchronously, keeping the worker's event loop
-      // (and with it the control channel that loads and unloads sessions) turning.
+      // Piscina's own task hand-off; the serving task waits on its slots itself (worker.ts),
+      // turning the worker's event loop often enough for the control channel (loads, unloads).
       atomics: 'async',
       idleTimeout: Infinity,
     });
@@ -111,20 +119,40 @@ export class InferencePool {
     }
   }
 
-  /** Runs one batch on the worker with the fewest batches, or queues it until a slot frees. */
-  run(key: string, path: string, inputs: WireTensor[], options: { countBins?: boolean } = {}): Promise<RunOutcome> {
+  /**
+   * Runs one batch on the worker with the fewest batches, or queues it until a slot frees.
+   * `alone`: the caller holds no other work, so if this batch is the only one in flight the
+   * main thread may block briefly for its answer (settle-wait.ts).
+   */
+  run(key: string, path: string, inputs: WireTensor[], options: { countBins?: boolean; alone?: boolean } = {}): Promise<RunOutcome> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
         reject(new Error('the inference pool is closed'));
         return;
       }
-      const task: Task = { request: { key, path, inputs, countBins: options.countBins ?? false }, resolve, reject };
+      const task: Task = { request: { key, path, inputs, countBins: options.countBins ?? false }, submittedAt: 0, resolve, reject };
       this.reap();
       let best: WorkerLink | undefined;
       for (const link of this.links) if (link.free.length && (!best || link.running.size < best.running.size)) best = link;
-      if (best) this.submit(best, task);
-      else this.waiting.push(task);
+      if (!best) {
+        this.waiting.push(task);
+        return;
+      }
+      // Decided before submitting: the budget compares the event loop's idle time with the last submission's.
+      const ms = options.alone && this.running === 0 && this.waiting.length === 0 ? this.settleWait.budget(key) : 0;
+      this.settleWait.submitted();
+      this.submit(best, task);
+      if (ms > 0) this.waitAlone(best, ms);
     });
+  }
+
+  /** Polls for the answer of the one batch in flight, for at most `ms`; settles it if it came. */
+  private waitAlone(link: WorkerLink, ms: number): void {
+    if (link.running.size !== 1) return; // the submission failed
+    this.settleWait.waits++;
+    if (!link.rings.spinFor(COMPLETED, link.seen, ms)) return; // the watcher settles it later
+    this.reapLink(link);
+    this.feed(link);
   }
 
   /**
@@ -153,6 +181,7 @@ export class InferencePool {
 
   async unloadEverywhere(key: string): Promise<void> {
     this.versions.delete(key);
+    this.settleWait.forget(key);
     const errors = await this.broadcast({ op: 'unload', key, requestId: this.nextRequestId++ }, new Set(this.live));
     if (errors.length) throw new Error(errors[0]);
   }
@@ -192,6 +221,8 @@ export class InferencePool {
       return;
     }
     link.running.set(slot, task);
+    this.running++;
+    task.submittedAt = performance.now();
     link.rings.submit(slot);
   }
 
@@ -215,6 +246,7 @@ export class InferencePool {
         if (((n - started) | 0) < 0) task.reject(failure);
         else unstarted.push(task);
       }
+      this.running -= link.running.size;
       link.running.clear();
       link.free.splice(0, link.free.length, ...link.channel.slots.map((_, i) => i).reverse());
       link.rings.reset();
@@ -242,6 +274,8 @@ export class InferencePool {
       const task = link.running.get(slot);
       if (!task) continue;
       link.running.delete(slot);
+      this.running--;
+      this.settleWait.observe(task.request.key, performance.now() - task.submittedAt);
       const answer = readAnswer(link.channel.slots[slot]!);
       link.free.push(slot);
       if (answer.ok) task.resolve({ outputs: answer.outputs, bins: answer.bins });

@@ -129,6 +129,24 @@ export class Rings {
     return Atomics.load(this.cells, cell);
   }
 
+  /**
+   * Blocks this thread until `cell` no longer holds `seen` or `ms` pass; true if it changed.
+   * A blocked thread is woken by the other side's notify directly, not through its event loop.
+   */
+  waitFor(cell: typeof SUBMITTED | typeof COMPLETED, seen: number, ms: number): boolean {
+    return Atomics.wait(this.cells, cell, seen, ms) !== 'timed-out';
+  }
+
+  /**
+   * Polls until `cell` no longer holds `seen` or `ms` pass, without sleeping; true if it
+   * changed. Only for waits of microseconds: it burns this thread's core meanwhile.
+   */
+  spinFor(cell: typeof SUBMITTED | typeof COMPLETED, seen: number, ms: number): boolean {
+    const end = performance.now() + ms;
+    while (Atomics.load(this.cells, cell) === seen) if (performance.now() > end) return false;
+    return true;
+  }
+
   /** Resolves once `cell` no longer holds `seen` (at once if it already does not). */
   async changed(cell: typeof SUBMITTED | typeof COMPLETED, seen: number): Promise<void> {
     const wait = Atomics.waitAsync(this.cells, cell, seen);

@@ -124,6 +124,19 @@ async function runBatch(slot: SharedArrayBuffer): Promise<BatchAnswer> {
 }
 
 /**
+ * Waiting for the next batch. A worker that ran a batch within the last HOT_MS blocks on the
+ * submit counter (Atomics.wait), so the next submission wakes it at once instead of through
+ * its event loop (a wake-up it would otherwise pay per batch at low load). It blocks in slices
+ * of SLICE_MS and lets the event loop turn between them, so a control message (load, unload,
+ * sync) waits at most SLICE_MS per turn it needs. Idle longer than HOT_MS, it waits
+ * asynchronously and costs no CPU at all.
+ */
+const SLICE_MS = 2;
+const HOT_MS = 50;
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
  * The one long task each worker runs: take the slots the main thread submits, in order, run
  * them, write the answers back. Sleeps on the submit counter only when nothing is waiting.
  * The pool hands a (re)started task empty rings, so it starts from the first submission.
@@ -131,11 +144,13 @@ async function runBatch(slot: SharedArrayBuffer): Promise<BatchAnswer> {
 export default async function serve(task: { channel: Channel }): Promise<void> {
   const rings = new Rings(task.channel);
   let consumed = 0;
+  let lastBatchAt = -Infinity;
   for (;;) {
     if (rings.stopped) return;
     const submitted = rings.count(SUBMITTED);
     if (consumed === submitted) {
-      await rings.changed(SUBMITTED, submitted);
+      if (performance.now() - lastBatchAt > HOT_MS) await rings.changed(SUBMITTED, submitted);
+      else if (!rings.waitFor(SUBMITTED, submitted, SLICE_MS)) await turn();
       continue;
     }
     const slot = rings.submitted(consumed);
@@ -148,5 +163,6 @@ export default async function serve(task: { channel: Channel }): Promise<void> {
       writeAnswer(task.channel.slots[slot]!, { ok: false, error: `cannot hand the outputs back: ${(error as Error).message}` });
     }
     rings.complete(slot);
+    lastBatchAt = performance.now();
   }
 }

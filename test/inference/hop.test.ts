@@ -1,0 +1,119 @@
+// The low-load hand-off (worker.ts serve(), settle-wait.ts): a worker that ran a batch lately
+// blocks in Atomics.wait for the next one, and must still take loads and unloads; the main
+// thread polls for an answer only when a batch is all the work there is.
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchScheduler, type BatchExecutor, type BatchTarget } from '../../src/inference/batcher.js';
+import type { WireTensor } from '../../src/inference/tensors.js';
+// The pool runs compiled workers, so it comes from dist (built by `npm test`'s pretest).
+import { InferencePool } from '../../dist/src/inference/pool.js';
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'models');
+const path = (name: string) => join(FIXTURES, name, '1', 'model.onnx');
+/** One row of the identity fixtures' width (3) per value. */
+const rows = (values: number[]): WireTensor[] => [{ name: 'x', type: 'float32', dims: [values.length, 3], data: Float32Array.from(values.flatMap((v) => [v, v, v])) }];
+/** A timer lets the event loop sit idle, as it does between one client's requests. */
+const idle = () => new Promise((resolve) => setTimeout(resolve, 2));
+
+let pool: InferencePool;
+
+beforeAll(async () => {
+  pool = new InferencePool(2);
+  await pool.ready();
+  await pool.loadEverywhere('a/1', path('identity-float32'));
+});
+
+afterAll(async () => {
+  await pool.close();
+});
+
+describe('workers waiting synchronously for the next batch', () => {
+  it('still load and unload a version when asked right after serving batches', async () => {
+    // Both workers just ran a batch, so both block on their submit counters now.
+    await Promise.all([pool.run('a/1', path('identity-float32'), rows([1])), pool.run('a/1', path('identity-float32'), rows([2]))]);
+    await pool.loadEverywhere('b/1', path('identity-float64'));
+    const b: WireTensor[] = [{ name: 'x', type: 'float64', dims: [1, 3], data: Float64Array.from([7, 7, 7]) }];
+    expect(Array.from((await pool.run('b/1', path('identity-float64'), b)).outputs[0]!.data as Float64Array)).toEqual([7, 7, 7]);
+    await pool.run('a/1', path('identity-float32'), rows([3]));
+    await pool.unloadEverywhere('b/1');
+    // Loading again proves the unload went through: the key is free and the workers still listen.
+    await pool.loadEverywhere('b/1', path('identity-float64'));
+    await pool.unloadEverywhere('b/1');
+  });
+});
+
+describe.skipIf(availableParallelism() < 2)('the main thread polling for an answer', () => {
+  it('polls for a lone batch after the event loop sat idle, and never with another batch in flight', async () => {
+    const a = path('identity-float32');
+    // Polls once the version's last batch came back within the cap (a cold first batch may not).
+    const start = pool.settleWait.waits;
+    for (let i = 0; i < 50 && pool.settleWait.waits === start; i++) {
+      await idle();
+      expect(Array.from((await pool.run('a/1', a, rows([2]), { alone: true })).outputs[0]!.data as Float32Array)).toEqual([2, 2, 2]);
+    }
+    expect(pool.settleWait.waits).toBe(start + 1);
+    const before = pool.settleWait.waits;
+
+    // Whatever the version's latency and the event loop's idle time: never with another batch in flight.
+    const budget = pool.settleWait.budget;
+    pool.settleWait.budget = () => 0.3;
+    try {
+      const first = pool.run('a/1', a, rows([3]));
+      const second = pool.run('a/1', a, rows([4]), { alone: true });
+      await Promise.all([first, second]);
+      expect(pool.settleWait.waits).toBe(before);
+      // The override does poll for a batch that is alone, so the check above is not vacuous.
+      await pool.run('a/1', a, rows([5]), { alone: true });
+      expect(pool.settleWait.waits).toBe(before + 1);
+    } finally {
+      pool.settleWait.budget = budget;
+    }
+  });
+
+  it('does not poll when the caller holds other work', async () => {
+    await idle();
+    const before = pool.settleWait.waits;
+    await pool.run('a/1', path('identity-float32'), rows([5]), { alone: false });
+    expect(pool.settleWait.waits).toBe(before);
+  });
+});
+
+describe('the batcher marks a batch alone only when it is all the work', () => {
+  class Recorder implements BatchExecutor {
+    readonly alone: boolean[] = [];
+    run(key: string, p: string, inputs: WireTensor[], options: { countBins: boolean; alone: boolean }) {
+      this.alone.push(options.alone);
+      return pool.run(key, p, inputs, options);
+    }
+  }
+  const target: BatchTarget = {
+    key: 'a/1', path: path('identity-float32'), inputs: [{ name: 'x', type: 'float32', shape: [null, 3] }],
+    batchable: true, maxBatchSize: 64, maxQueueDelayUs: 0, maxQueueRows: 1000,
+  };
+  const job = (value: number) => ({ inputs: rows([value]), rows: 1, deadline: performance.now() + 30_000, timeoutMs: 30_000 });
+
+  it('one request alone: yes; requests that arrive together, or while another batch runs: no', async () => {
+    const recorder = new Recorder();
+    const scheduler = new BatchScheduler(recorder, 1);
+    try {
+      await scheduler.submit(target, job(1));
+      expect(recorder.alone).toEqual([true]);
+      // Two requests in one turn share a batch: not one request alone.
+      await Promise.all([scheduler.submit(target, job(2)), scheduler.submit(target, job(3))]);
+      expect(recorder.alone).toEqual([true, false]);
+
+      const wide = new BatchScheduler(recorder, 2);
+      try {
+        // Two versions' requests in one turn: two batches, neither alone (the first sees the second queued).
+        const other = { ...target, key: 'a/other' };
+        await Promise.all([wide.submit(target, job(4)), wide.submit(other, job(5))]);
+        expect(recorder.alone.slice(2)).toEqual([false, false]);
+      } finally {
+        wide.close();
+      }
+    } finally {
+      scheduler.close();
+    }
+  });
+});
