@@ -44,7 +44,7 @@ export function hashKeys(keys: readonly string[]): Buffer[] {
 }
 
 /** The Host header's name without the port, lower case (`[::1]:8080` → `[::1]`). */
-export function hostName(host: string): string {
+function hostName(host: string): string {
   const lower = host.trim().toLowerCase();
   if (lower.startsWith('[')) {
     const end = lower.indexOf(']');

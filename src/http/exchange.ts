@@ -9,7 +9,7 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { bodyTimeout, payloadTooLarge, receiveBudgetFull, unsupportedMediaType, VigilError } from '../errors.js';
 import type { BodyIntake, ReceivingBody } from './intake.js';
 
-export const STATUS_TEXT: Record<number, string> = {
+const STATUS_TEXT: Record<number, string> = {
   200: '200 OK', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found',
   405: '405 Method Not Allowed', 408: '408 Request Timeout', 409: '409 Conflict', 413: '413 Payload Too Large',
   415: '415 Unsupported Media Type', 429: '429 Too Many Requests', 431: '431 Request Header Fields Too Large',
@@ -242,9 +242,7 @@ export class Exchange implements ReceivingBody {
   /** Answers a failure: a VigilError as itself, anything else as a 500 with the request id (logged once). */
   sendError(error: unknown, log?: (error: unknown, requestId: string) => void): void {
     if (error instanceof VigilError) {
-      const body: Record<string, unknown> = { error: error.message };
-      if (error.status >= 500) body.request_id = this.requestId;
-      this.sendJson(error.status, body, error.headers);
+      this.sendJson(error.status, this.errorBody(error), error.headers);
       // A failure of the server is logged; full queues and passed deadlines are answers to load,
       // counted in the metrics (a log line each would cost most under overload).
       if (error.status === 500) log?.(error, this.requestId);
@@ -366,9 +364,12 @@ export class Exchange implements ReceivingBody {
   }
 
   private deferredError(error: VigilError, close: boolean): void {
-    const body: Record<string, unknown> = { error: error.message };
-    if (error.status >= 500) body.request_id = this.requestId;
-    this.deferred = { status: error.status, body: JSON.stringify(body), contentType: 'application/json', headers: error.headers, close };
+    this.deferred = { status: error.status, body: JSON.stringify(this.errorBody(error)), contentType: 'application/json', headers: error.headers, close };
+  }
+
+  /** A server's failure carries the request id, under which the log has the details. */
+  private errorBody(error: VigilError): Record<string, unknown> {
+    return error.status >= 500 ? { error: error.message, request_id: this.requestId } : { error: error.message };
   }
 
   private startDiscarding(): void {
@@ -442,9 +443,7 @@ export class Exchange implements ReceivingBody {
       try {
         if (!this.aborted && !this.done) {
           this.deferred = null;
-          this.bodyState = 'complete';
-          this.releaseBody();
-          this.context.intake.untrack(this);
+          this.finishBody();
           this.sendError(error, undefined);
         }
       } catch {

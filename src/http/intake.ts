@@ -36,10 +36,6 @@ export class BodyIntake {
     this.reserved -= bytes;
   }
 
-  get reservedBytes(): number {
-    return this.reserved;
-  }
-
   track(body: ReceivingBody): void {
     this.receiving.add(body);
   }

@@ -6,6 +6,7 @@
 // malformed inside its rows still routes (and, once admitted, answers the parser's 400).
 // Anything unusual gives null and the caller parses the body, which reports what is wrong. On
 // valid JSON the fields always equal JSON.parse's (test/http/predict-fields.test.ts).
+import { stringEnd } from '../validation/limits.js';
 
 export interface PredictFields {
   model: string | number | undefined;
@@ -14,7 +15,6 @@ export interface PredictFields {
 }
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 const OPEN_BRACE = 0x7b;
@@ -33,15 +33,8 @@ export function skimPredictFields(text: string): PredictFields | null {
   };
   /** Index just past the string that opens at `from`, or -1. */
   const skipString = (from: number): number => {
-    let at = from + 1;
-    for (;;) {
-      const close = text.indexOf('"', at);
-      if (close < 0) return -1;
-      let backslashes = 0;
-      for (let k = close - 1; k > from && text.charCodeAt(k) === BACKSLASH; k--) backslashes++;
-      if (backslashes % 2 === 0) return close + 1;
-      at = close + 1;
-    }
+    const close = stringEnd(text, from);
+    return close < 0 ? -1 : close + 1;
   };
   /** Index just past a string or primitive starting at `from`, or -1 (containers are not skimmed). */
   const skipScalar = (from: number): number => {

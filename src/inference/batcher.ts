@@ -64,8 +64,6 @@ class VersionQueue {
   inflight = 0;
   batches = 0;
   batchedRows = 0;
-  /** Dropped by forget(): a new queue takes the key's place. */
-  forgotten = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(readonly target: BatchTarget, readonly role: Role) {}
@@ -191,7 +189,7 @@ export class BatchScheduler {
     for (const [id, queue] of this.queues) {
       if (queue.target.key !== key) continue;
       this.queues.delete(id);
-      queue.forgotten = true;
+      this.byTarget.delete(queue.target); // a new queue takes the key's place
       const list = queue.role === 'live' ? this.live : this.shadow;
       list.splice(list.indexOf(queue), 1);
     }
@@ -220,7 +218,7 @@ export class BatchScheduler {
 
   private queueFor(target: BatchTarget, role: Role): VersionQueue {
     const cached = this.byTarget.get(target)?.[role];
-    if (cached && !cached.forgotten) return cached;
+    if (cached) return cached;
     const id = `${target.key}\u0000${role}`;
     let queue = this.queues.get(id);
     if (!queue || queue.target !== target) {

@@ -32,6 +32,7 @@ export class SettleWait {
 
   /** A batch goes out: marks the event loop's idle time, for the next batch's budget. */
   submitted(): void {
+    if (!this.enabled) return;
     this.idleMark = performance.eventLoopUtilization().idle;
   }
 

@@ -69,6 +69,11 @@ const ARRAY_CONSTRUCTORS = {
   int64: BigInt64Array, float16: Uint16Array, float32: Float32Array, float64: Float64Array,
 } as const;
 
+/** Bytes per element of a fixed-size type (float16 as its 16-bit pattern, bool one byte). */
+export function bytesPerElement(type: Exclude<OrtType, 'string'>): number {
+  return ARRAY_CONSTRUCTORS[type].BYTES_PER_ELEMENT;
+}
+
 /** Allocates the payload for `length` elements of `type`. */
 export function allocate(type: OrtType, length: number): TensorData {
   if (type === 'string') return new Array<string>(length).fill('');

@@ -247,8 +247,13 @@ export class DriftWindow {
     const { edgeBase, binBase } = this.layout;
     const edges = edgesFor(this.layout, data);
     const sliceBase = this.slot * this.totalBins;
+    const { counts, lifetime, sliceCounts } = this;
+    // Column-outer loop: the column's edges and offsets stay in registers across rows.
     for (let j = 0; j < columnCount; j++) {
       const c = columnOffset + j;
+      const bb = binBase[c]!;
+      const eb = edgeBase[c]!;
+      const ee = edgeBase[c + 1]!;
       let added = 0;
       let bad = 0;
       for (let r = 0, at = j; r < rows; r++, at += stride) {
@@ -257,10 +262,10 @@ export class DriftWindow {
           bad++; // NaN or ±Infinity
           continue;
         }
-        const i = binBase[c]! + binOf(edges, edgeBase[c]!, edgeBase[c + 1]!, x);
-        this.counts[i]!++;
-        this.lifetime[i]!++;
-        this.sliceCounts[sliceBase + i]!++;
+        const i = bb + binOf(edges, eb, ee, x);
+        counts[i]!++;
+        lifetime[i]!++;
+        sliceCounts[sliceBase + i]!++;
         added++;
       }
       this.addToWindow(c, added, bad);

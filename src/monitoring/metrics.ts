@@ -9,6 +9,8 @@ import { FastCounter, FastHistogram } from './fast-metrics.js';
 import type { PerformanceSnapshot, PerformanceTotals } from './performance.js';
 import type { PredictionStoreStats } from './prediction-store.js';
 
+type ScrapedVersion = ReturnType<ScrapeSource['versions']> extends Iterable<infer V> ? V : never;
+
 /** What the registry reads at scrape time; the gateway provides it. */
 export interface ScrapeSource {
   versions(): Iterable<{
@@ -58,6 +60,7 @@ export class Metrics {
   readonly performanceAlerts: client.Counter<'model' | 'version' | 'role' | 'metric'>;
   readonly dataQualityAlerts: client.Counter<'model' | 'version' | 'column' | 'kind'>;
   private source: ScrapeSource | null = null;
+  private snapshot: ScrapedVersion[] | null = null;
 
   constructor(processMetrics = true) {
     const registers = [this.registry];
@@ -129,7 +132,19 @@ export class Metrics {
   }
 
   async exposition(): Promise<string> {
-    return this.registry.metrics();
+    // Every scraped metric reads the versions: take their snapshot (percentiles, drift tests,
+    // performance) once per scrape, not once per metric.
+    this.snapshot = this.source ? [...this.source.versions()].map((v) => ({ ...v, binCounts: [...v.binCounts] })) : null;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.snapshot = null;
+    }
+  }
+
+  /** The versions as this scrape sees them (read fresh outside a scrape). */
+  private scrapedVersions(): Iterable<ScrapedVersion> {
+    return this.snapshot ?? this.source?.versions() ?? [];
   }
 
   get contentType(): string {
@@ -147,7 +162,7 @@ export class Metrics {
       aggregator: 'omit',
       get() {
         const values: { labels: Record<string, string>; value: number; metricName?: string }[] = [];
-        for (const v of metrics.source?.versions() ?? []) {
+        for (const v of metrics.scrapedVersions()) {
           for (const l of v.latency) {
             if (!l.count) continue;
             const labels = { model: v.model, version: v.version, role: l.role };
@@ -166,7 +181,7 @@ export class Metrics {
         name, help, labelNames: ['model', 'version', label, 'role'], registers,
         collect() {
           this.reset();
-          for (const v of metrics.source?.versions() ?? []) {
+          for (const v of metrics.scrapedVersions()) {
             for (const d of v.drift) {
               const value = d[field];
               if (d.kind === kind && value !== null) this.labels(v.model, v.version, d.column, d.role).set(value);
@@ -183,7 +198,7 @@ export class Metrics {
       aggregator: 'sum',
       get() {
         const values: { labels: Record<string, string>; value: number }[] = [];
-        for (const v of metrics.source?.versions() ?? []) {
+        for (const v of metrics.scrapedVersions()) {
           for (const { role, column, counts } of v.binCounts) {
             for (let bin = 0; bin < counts.length; bin++) {
               values.push({ labels: { model: v.model, version: v.version, role, column, bin: BIN_LABELS[bin] ?? String(bin) }, value: counts[bin]! });
@@ -199,7 +214,7 @@ export class Metrics {
       labelNames: ['model', 'version', 'column', 'bin'], registers,
       collect() {
         this.reset();
-        for (const v of metrics.source?.versions() ?? []) {
+        for (const v of metrics.scrapedVersions()) {
           for (const column of v.reference?.columns ?? []) {
             column.proportions.forEach((p, bin) => this.labels(v.model, v.version, column.name, BIN_LABELS[bin] ?? String(bin)).set(p));
           }
@@ -211,7 +226,7 @@ export class Metrics {
       labelNames: ['model', 'version'], registers,
       collect() {
         this.reset();
-        for (const v of metrics.source?.versions() ?? []) if (v.reference) this.labels(v.model, v.version).set(v.reference.rows);
+        for (const v of metrics.scrapedVersions()) if (v.reference) this.labels(v.model, v.version).set(v.reference.rows);
       },
     });
     driftGauge('feature_drift_psi', 'Population stability index of each input feature over the drift window.', 'feature', 'feature', 'psi');
@@ -222,7 +237,7 @@ export class Metrics {
       labelNames: ['model', 'version', 'role', 'column'], registers,
       collect() {
         this.reset();
-        for (const v of metrics.source?.versions() ?? []) {
+        for (const v of metrics.scrapedVersions()) {
           for (const d of v.drift) if (d.psi !== null) this.labels(v.model, v.version, d.role, d.column).set(d.alert ? 1 : 0);
         }
       },
@@ -242,7 +257,7 @@ export class Metrics {
       labelNames: ['model', 'version'], registers,
       collect() {
         this.reset();
-        for (const v of metrics.source?.versions() ?? []) this.labels(v.model, v.version).set(v.queuedRows);
+        for (const v of metrics.scrapedVersions()) this.labels(v.model, v.version).set(v.queuedRows);
       },
     });
     new client.Gauge({
@@ -269,6 +284,7 @@ export class Metrics {
   /** Performance, feedback, data quality and alert delivery, read from the monitors at scrape. */
   private defineGroundTruthMetrics(): void {
     const source = () => this.source;
+    const versions = () => this.scrapedVersions();
     const scraped = (name: string, help: string, type: 'counter' | 'gauge', labelNames: readonly string[],
       read: (push: (labels: readonly string[], value: number) => void) => void) => {
       this.registry.registerMetric({
@@ -281,7 +297,7 @@ export class Metrics {
       } as never);
     };
     const scored = function* () {
-      for (const v of source()?.versions() ?? []) for (const p of v.performance) yield { v, p };
+      for (const v of versions()) for (const p of v.performance) yield { v, p };
     };
     scraped('model_performance', 'Online performance over the window against ground truth (accuracy, precision, recall, f1, log_loss, auc; mae, rmse), as scikit-learn computes it.',
       'gauge', ['model', 'version', 'role', 'metric'], (push) => {
@@ -314,7 +330,7 @@ export class Metrics {
     });
     scraped('feature_out_of_range_total', 'Live feature values below or above the training range (reference.json min and max).', 'counter',
       ['model', 'version', 'column', 'side'], (push) => {
-        for (const v of source()?.versions() ?? []) {
+        for (const v of versions()) {
           for (const t of v.quality?.totals ?? []) {
             push([v.model, v.version, t.column, 'below'], t.below);
             push([v.model, v.version, t.column, 'above'], t.above);
@@ -322,11 +338,11 @@ export class Metrics {
         }
       });
     scraped('feature_missing_total', 'Live feature values absent or null, filled by the feature\'s missing policy.', 'counter', ['model', 'version', 'column'], (push) => {
-      for (const v of source()?.versions() ?? []) for (const t of v.quality?.totals ?? []) push([v.model, v.version, t.column], t.missing);
+      for (const v of versions()) for (const t of v.quality?.totals ?? []) push([v.model, v.version, t.column], t.missing);
     });
     scraped('data_quality_alert', '1 while a feature\'s out-of-range or missing rate over the window is over its threshold.', 'gauge',
       ['model', 'version', 'column', 'kind'], (push) => {
-        for (const v of source()?.versions() ?? []) {
+        for (const v of versions()) {
           for (const c of v.quality?.columns ?? []) {
             for (const kind of ['out_of_range', 'missing'] as const) push([v.model, v.version, c.column, kind], c.alerts.includes(kind) ? 1 : 0);
           }

@@ -4,23 +4,17 @@
 // element a 4-byte little-endian length followed by the bytes. Decoding checks the bytes
 // against the shape; encoding gives an output's bytes for a binary answer.
 import { badRequest } from '../errors.js';
-import { allocate, ortToV2, type OrtType, type TensorData, type TypedArray } from '../inference/tensors.js';
+import { allocate, bytesPerElement, ortToV2, type OrtType, type TensorData, type TypedArray } from '../inference/tensors.js';
 
 // Typed arrays hold their elements in the host's byte order; the extension's is little-endian.
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('the binary tensor data extension needs a little-endian host');
-
-/** Bytes per element of each fixed-size type. */
-const ELEMENT_BYTES: Record<Exclude<OrtType, 'string'>, number> = {
-  bool: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, float16: 2,
-  uint32: 4, int32: 4, float32: 4, uint64: 8, int64: 8, float64: 8,
-};
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The tensor `count` elements of `type` hold, from exactly `bytes` (a 400 naming `path` otherwise). */
 export function decodeBinaryTensor(bytes: Uint8Array, type: OrtType, count: number, path: string): TensorData {
   if (type === 'string') return decodeStrings(bytes, count, path);
-  const expected = count * ELEMENT_BYTES[type];
+  const expected = count * bytesPerElement(type);
   if (bytes.length !== expected) {
     throw badRequest(`${path}: ${bytes.length} bytes of binary data, but ${count} ${ortToV2(type)} elements take ${expected}`);
   }

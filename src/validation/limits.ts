@@ -4,13 +4,6 @@
 // naming the field, the value and the flag.
 import { badRequest } from '../errors.js';
 
-export interface RequestLimits {
-  /** --max-json-depth */
-  maxJsonDepth: number;
-  /** --max-tensor-elements: elements of one input tensor. */
-  maxTensorElements: number;
-}
-
 /** The most dimensions a tensor shape may have (ONNX Runtime's own kernels stop far below). */
 export const MAX_TENSOR_RANK = 32;
 
@@ -70,8 +63,8 @@ function nestingDepthBeyond(text: string, limit: number): number {
   }
 }
 
-/** Index of the quote that closes the string opened at `open`, or -1. */
-function stringEnd(text: string, open: number): number {
+/** Index of the quote that closes the JSON string opened at `open`, or -1. */
+export function stringEnd(text: string, open: number): number {
   let end = open;
   for (;;) {
     end = text.indexOf('"', end + 1);

@@ -139,7 +139,7 @@ export class RowSchema {
         values[i] = value;
       }
     }
-    write(this.input.type, data, offset, values, missing, { path, names, positional });
+    write(this.input.type, data, offset, values, { path, names, positional });
   }
 
   private objectError(row: Record<string, unknown>, path: string): Error {
@@ -221,8 +221,8 @@ function valueField(place: RowPlace, i: number): string {
   return `${place.path}/${place.names?.[i] ?? i}`;
 }
 
-/** Writes one row; `missing` (ascending flat indices) marks filled values, which may be NaN. */
-function write(type: OrtType, data: TensorData, offset: number, values: readonly number[], missing: readonly number[], place: RowPlace): void {
+/** Writes one row; a NaN among `values` is a missing value filled by the "nan" policy (JSON has no NaN). */
+function write(type: OrtType, data: TensorData, offset: number, values: readonly number[], place: RowPlace): void {
   if (!isFloatType(type)) {
     writeIntegers(type, data, offset, values, place);
     return;
@@ -232,7 +232,7 @@ function write(type: OrtType, data: TensorData, offset: number, values: readonly
   // ajv refused non-numbers and non-finite numbers; a finite float64 beyond the float32 range
   // (say 1e39) still turns into Infinity here, which the model must not see either.
   for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(target[offset + i]!) && !(Number.isNaN(values[i]!) && missing.includes(offset + i))) {
+    if (!Number.isFinite(target[offset + i]!) && !Number.isNaN(values[i]!)) {
       throw rejected(`${valueLabel(place, i)} is ${values[i]}, outside the ${type} range`, valueField(place, i), 'not_finite');
     }
   }

@@ -91,6 +91,9 @@ export interface V2Limits {
 }
 
 export class V2Decoder {
+  /** Where the feature matrix sits among the decoded tensors (graph order), or -1. */
+  private readonly featureIndex: number;
+
   constructor(
     readonly inputs: readonly TensorSpec[],
     readonly outputs: readonly TensorSpec[],
@@ -98,7 +101,9 @@ export class V2Decoder {
     /** The input monitoring reads as the feature matrix (data quality, drift off the workers), or null. */
     private readonly featureInput: FeatureInput | null,
     private readonly limits: V2Limits,
-  ) {}
+  ) {
+    this.featureIndex = featureInput ? inputs.findIndex((s) => s.name === featureInput.name) : -1;
+  }
 
   /**
    * Decodes a parsed request. `binary`: the bytes after the JSON header when the body uses the
@@ -109,7 +114,7 @@ export class V2Decoder {
     const envelope = binary ? binaryEnvelope : jsonEnvelope;
     if (!envelope(body)) throw badRequest(describeAjvError(envelope.errors![0]!, ''));
     const request = body as V2InferRequest;
-    const byName = new Map<string, { tensor: WireTensor }>();
+    const byName = new Map<string, WireTensor>();
     let offset = 0;
     request.inputs.forEach((input, index) => {
       const spec = this.inputs.find((s) => s.name === input.name);
@@ -130,15 +135,15 @@ export class V2Decoder {
       } else if (input.data === undefined) {
         throw badRequest(`${path}/data is required (or parameters.binary_data_size, for binary data after the JSON header)`);
       }
-      byName.set(input.name, { tensor: this.decodeTensor(input, spec, path, bytes) });
+      byName.set(input.name, this.decodeTensor(input, spec, path, bytes));
     });
     if (binary && offset !== binary.length) {
       throw badRequest(`the body holds ${binary.length} bytes of binary data after its JSON header, but the inputs' binary_data_size add up to ${offset}`);
     }
     const tensors = this.inputs.map((spec) => {
-      const entry = byName.get(spec.name);
-      if (!entry) throw badRequest(`inputs: missing input '${spec.name}'`);
-      return entry.tensor;
+      const tensor = byName.get(spec.name);
+      if (!tensor) throw badRequest(`inputs: missing input '${spec.name}'`);
+      return tensor;
     });
     let rows = 1;
     if (this.batchable) {
@@ -164,8 +169,7 @@ export class V2Decoder {
     }
     // An output's own binary_data wins over the request's binary_data_output.
     const binaryByDefault = request.parameters?.binary_data_output === true;
-    const featureTensor = this.featureInput ? tensors.find((t) => t.name === this.featureInput!.name) : undefined;
-    const features = featureTensor ? { data: featureTensor.data as Float32Array, width: this.featureInput!.width } : null;
+    const features = this.featureIndex >= 0 ? { data: tensors[this.featureIndex]!.data as Float32Array, width: this.featureInput!.width } : null;
     return { id: request.id, inputs: tensors, rows, features, outputs, binary: (name) => binaryOutputs.get(name) ?? binaryByDefault };
   }
 
