@@ -2,6 +2,7 @@
 // typo stops the process with a message instead of surfacing as odd behaviour later.
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { httpUrl } from './config/urls.js';
 
 export interface Options {
   models: string;
@@ -243,13 +244,5 @@ function check(o: Options): void {
   if (o.watchSettleMs < 0) fail('--watch-settle-ms must not be negative');
   if (o.feedbackStoreRows < 0) fail(`--feedback-store-rows must not be negative`);
   if (!(o.feedbackTtlSeconds > 0)) fail(`--feedback-ttl-seconds must be a number of seconds > 0`);
-  for (const url of o.alertWebhooks) {
-    let parsed: URL | null = null;
-    try {
-      parsed = new URL(url);
-    } catch {
-      // reported below
-    }
-    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) fail(`--alert-webhook '${url}' is not an http(s) URL`);
-  }
+  for (const url of o.alertWebhooks) if (!httpUrl(url)) fail(`--alert-webhook '${url}' is not an http(s) URL`);
 }

@@ -2,6 +2,7 @@
 import type { ErrorObject } from 'ajv';
 import { invalidFile } from '../errors.js';
 import { ajv, ajvErrorPath, describeAjvError } from './ajv.js';
+import { httpUrl } from './urls.js';
 
 export type Task = 'binary-classification' | 'multiclass-classification' | 'regression' | 'raw';
 
@@ -215,6 +216,9 @@ export function parseModelConfig(json: unknown, file: string): ModelConfig {
     if (!allowed.includes(metric)) {
       throw invalidFile(file, `performance/metrics/${i}: '${metric}' is not measured for a ${config.task} model (${allowed.join(', ') || 'none'})`, `performance/metrics/${i}`);
     }
+  }
+  for (const [i, url] of (config.alerts?.webhooks ?? []).entries()) {
+    if (!httpUrl(url)) throw invalidFile(file, `alerts/webhooks/${i}: '${url}' is not an http(s) URL`, `alerts/webhooks/${i}`);
   }
   return config;
 }
