@@ -76,7 +76,7 @@ async function perCall(label: string, fn: () => unknown, seconds = 1): Promise<n
 
 const body = JSON.parse(text) as Record<string, unknown>;
 const decoded = version.rowSchema().decode(body);
-const { outputs } = await pool.run(version.key, version.artifact.path, decoded.inputs);
+const outputs = await pool.run(version.key, version.artifact.path, decoded.inputs);
 const columns = version.reader.columns(outputs, decoded.rows);
 
 console.log(`${modelName} v${versionName}, ${rows} row(s) by ${form === 'array' ? 'position' : 'name'}, body ${text.length} bytes`);

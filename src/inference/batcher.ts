@@ -14,7 +14,12 @@ import { allocate, type TensorData, type TensorSpec, type WireTensor } from './t
 
 export interface BatchExecutor {
   /** `alone`: this batch is all the work the batcher has (nothing queued, nothing else running). */
-  run(key: string, path: string, inputs: WireTensor[], options: { countBins: boolean; alone: boolean }): Promise<{ outputs: WireTensor[]; bins: FeatureBins | null }>;
+  /**
+   * Resolves to the batch's outputs. `onBins`: the worker counts the feature rows' bins, handed
+   * over (views, valid during the call) before the run settles. `alone`: this batch is all the
+   * work the batcher has (nothing queued, nothing else running).
+   */
+  run(key: string, path: string, inputs: WireTensor[], options: { onBins?: (bins: FeatureBins) => void; alone: boolean }): Promise<WireTensor[]>;
   /** Settles the batches that have finished, now (optional; otherwise they settle when the executor notices). */
   reap?(): void;
 }
@@ -30,7 +35,10 @@ export interface BatchTarget {
   /** Triton's knob: hold a partial batch this long hoping to fill it (0 = never wait). */
   maxQueueDelayUs: number;
   maxQueueRows: number;
-  /** Drift: when set, the worker counts each batch's feature bins and they come here. */
+  /**
+   * Drift: when set, the worker counts each batch's feature bins and they come here, as views
+   * valid only during the call.
+   */
   onFeatureBins?: (role: Role, bins: FeatureBins) => void;
 }
 
@@ -337,9 +345,10 @@ export class BatchScheduler {
     if (shadow) this.shadowInflight++;
     queue.inflight++;
     try {
-      const { outputs, bins } = await this.executor.run(target.key, target.path, inputs, { countBins: target.onFeatureBins !== undefined, alone });
-      if (bins) target.onFeatureBins?.(role, bins);
-      return outputs;
+      const onFeatureBins = target.onFeatureBins;
+      return await this.executor.run(target.key, target.path, inputs, {
+        onBins: onFeatureBins && ((bins) => onFeatureBins(role, bins)), alone,
+      });
     } finally {
       this.inflight--;
       if (shadow) this.shadowInflight--;

@@ -19,10 +19,17 @@ const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
 const CONTROL_TIMEOUT_MS = 60_000;
 let poolCounter = 0;
 
-export interface RunOutcome {
-  outputs: WireTensor[];
-  /** Bin counts of the feature rows, when asked for and the version has a binning. */
-  bins: FeatureBins | null;
+export interface RunOptions {
+  /**
+   * Bin counts of the batch's feature rows (when the version has a binning), handed over
+   * before the run settles, as views valid only during the call.
+   */
+  onBins?: (bins: FeatureBins) => void;
+  /**
+   * The caller holds no other work, so if this batch is the only one in flight the main
+   * thread may poll briefly for its answer (settle-wait.ts).
+   */
+  alone?: boolean;
 }
 
 export interface PoolOptions {
@@ -35,9 +42,10 @@ export interface PoolOptions {
 
 interface Task {
   request: BatchRequest;
+  onBins: RunOptions['onBins'];
   /** performance.now() at submission. */
   submittedAt: number;
-  resolve: (outcome: RunOutcome) => void;
+  resolve: (outputs: WireTensor[]) => void;
   reject: (error: Error) => void;
 }
 
@@ -119,18 +127,16 @@ export class InferencePool {
     }
   }
 
-  /**
-   * Runs one batch on the worker with the fewest batches, or queues it until a slot frees.
-   * `alone`: the caller holds no other work, so if this batch is the only one in flight the
-   * main thread may block briefly for its answer (settle-wait.ts).
-   */
-  run(key: string, path: string, inputs: WireTensor[], options: { countBins?: boolean; alone?: boolean } = {}): Promise<RunOutcome> {
+  /** Runs one batch on the worker with the fewest batches, or queues it until a slot frees; resolves to its outputs. */
+  run(key: string, path: string, inputs: WireTensor[], options: RunOptions = {}): Promise<WireTensor[]> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
         reject(new Error('the inference pool is closed'));
         return;
       }
-      const task: Task = { request: { key, path, inputs, countBins: options.countBins ?? false }, submittedAt: 0, resolve, reject };
+      const task: Task = {
+        request: { key, path, inputs, countBins: options.onBins !== undefined }, onBins: options.onBins, submittedAt: 0, resolve, reject,
+      };
       this.reap();
       let best: WorkerLink | undefined;
       for (const link of this.links) if (link.free.length && (!best || link.running.size < best.running.size)) best = link;
@@ -276,9 +282,9 @@ export class InferencePool {
       link.running.delete(slot);
       this.running--;
       this.settleWait.observe(task.request.key, performance.now() - task.submittedAt);
-      const answer = readAnswer(link.channel.slots[slot]!);
+      const answer = readAnswer(link.channel.slots[slot]!, task.onBins);
       link.free.push(slot);
-      if (answer.ok) task.resolve({ outputs: answer.outputs, bins: answer.bins });
+      if (answer.ok) task.resolve(answer.outputs);
       else task.reject(new Error(answer.error));
     }
   }

@@ -60,7 +60,10 @@ export interface BatchRequest {
 }
 
 /** What the main thread reads back. */
-export type BatchAnswer = { ok: true; outputs: WireTensor[]; bins: FeatureBins | null } | { ok: false; error: string };
+export type BatchAnswer = { ok: true; outputs: WireTensor[] } | { ok: false; error: string };
+
+/** What a worker writes back: the answer, with its batch's bin counts when it counted them. */
+export type WorkerAnswer = { ok: true; outputs: WireTensor[]; bins: FeatureBins | null } | { ok: false; error: string };
 
 /** One worker's control block and slots, as both threads see them (both are shared). */
 export interface Channel {
@@ -171,24 +174,39 @@ export class Rings {
 /**
  * A sequential writer/reader over one slot. Scalars are 32-bit little-endian; typed-array
  * payloads start 8-byte aligned; strings (and BYTES elements, as in Triton's binary tensor
- * format) are a 32-bit length and UTF-8 bytes.
+ * format) are a 32-bit length and UTF-8 bytes. Each thread keeps one cursor per slot (see
+ * cursorAt): making its views anew per batch cost more than the batch's own bytes.
  */
 class SlotCursor {
-  private view: DataView;
-  private bytes: Buffer;
+  private view!: DataView;
+  private bytes!: Buffer;
+  private readonly header: Int32Array;
   at = SLOT_HEADER_BYTES;
 
   constructor(private readonly sab: SharedArrayBuffer) {
-    this.view = new DataView(sab);
-    this.bytes = Buffer.from(sab);
+    this.header = new Int32Array(sab, 0, 1);
+    this.refresh();
+  }
+
+  /** Back to the first byte after the header, with views over all of the slot as it is now. */
+  rewind(): this {
+    this.at = SLOT_HEADER_BYTES;
+    // The other thread may have grown the slot since this thread last used it.
+    if (this.bytes.length !== this.sab.byteLength) this.refresh();
+    return this;
+  }
+
+  private refresh(): void {
+    this.view = new DataView(this.sab, 0, this.sab.byteLength);
+    this.bytes = Buffer.from(this.sab, 0, this.sab.byteLength);
   }
 
   status(): number {
-    return Atomics.load(new Int32Array(this.sab, 0, 1), STATUS);
+    return Atomics.load(this.header, STATUS);
   }
 
   setStatus(status: number): void {
-    Atomics.store(new Int32Array(this.sab, 0, 1), STATUS, status);
+    Atomics.store(this.header, STATUS, status);
   }
 
   private ensure(bytes: number): void {
@@ -196,7 +214,7 @@ class SlotCursor {
     if (end <= this.sab.byteLength) return;
     if (end > SLOT_MAX_BYTES) throw new Error(`a batch of ${end} bytes is over the ${SLOT_MAX_BYTES}-byte hand-off limit`);
     this.sab.grow(Math.min(SLOT_MAX_BYTES, Math.max(end, 2 * this.sab.byteLength)));
-    this.bytes = Buffer.from(this.sab);
+    this.refresh();
   }
 
   private align(): void {
@@ -247,6 +265,15 @@ class SlotCursor {
     this.at += byteLength;
   }
 
+  /** A payload as a view over the slot itself: valid only until the slot is reused. */
+  viewFloat64(): Float64Array {
+    const byteLength = this.readU32();
+    this.align();
+    const view = new Float64Array(this.sab, this.at, byteLength / 8);
+    this.at += byteLength;
+    return view;
+  }
+
   writeTensor(tensor: WireTensor): void {
     this.writeString(tensor.name);
     this.writeU32(TYPE_CODE.get(tensor.type)!);
@@ -281,9 +308,21 @@ class SlotCursor {
   }
 }
 
+const cursors = new WeakMap<SharedArrayBuffer, SlotCursor>();
+
+/** This thread's cursor over `slot`, at the start of its payload. */
+function cursorAt(slot: SharedArrayBuffer): SlotCursor {
+  let cursor = cursors.get(slot);
+  if (!cursor) {
+    cursor = new SlotCursor(slot);
+    cursors.set(slot, cursor);
+  }
+  return cursor.rewind();
+}
+
 /** Main thread: writes a batch request into a slot. */
 export function writeRequest(slot: SharedArrayBuffer, request: BatchRequest): void {
-  const cursor = new SlotCursor(slot);
+  const cursor = cursorAt(slot);
   cursor.setStatus(0);
   cursor.writeString(request.key);
   cursor.writeString(request.path);
@@ -294,7 +333,7 @@ export function writeRequest(slot: SharedArrayBuffer, request: BatchRequest): vo
 
 /** Worker: reads the request the main thread wrote. */
 export function readRequest(slot: SharedArrayBuffer): BatchRequest {
-  const cursor = new SlotCursor(slot);
+  const cursor = cursorAt(slot);
   const key = cursor.readString();
   const path = cursor.readString();
   const countBins = cursor.readU32() === 1;
@@ -304,8 +343,8 @@ export function readRequest(slot: SharedArrayBuffer): BatchRequest {
 }
 
 /** Worker: writes the answer over the request. */
-export function writeAnswer(slot: SharedArrayBuffer, answer: BatchAnswer): void {
-  const cursor = new SlotCursor(slot);
+export function writeAnswer(slot: SharedArrayBuffer, answer: WorkerAnswer): void {
+  const cursor = cursorAt(slot);
   if (!answer.ok) {
     cursor.writeString(answer.error);
     cursor.setStatus(STATUS_FAILED);
@@ -315,27 +354,25 @@ export function writeAnswer(slot: SharedArrayBuffer, answer: BatchAnswer): void 
   for (const tensor of answer.outputs) cursor.writeTensor(tensor);
   cursor.writeU32(answer.bins ? 1 : 0);
   if (answer.bins) {
-    cursor.writeU32(answer.bins.counts.length);
-    cursor.writeU32(answer.bins.nonFinite.length);
     cursor.writeArray(answer.bins.counts);
     cursor.writeArray(answer.bins.nonFinite);
   }
   cursor.setStatus(STATUS_OK);
 }
 
-/** Main thread: reads the worker's answer. */
-export function readAnswer(slot: SharedArrayBuffer): BatchAnswer {
-  const cursor = new SlotCursor(slot);
+/**
+ * Main thread: reads the worker's answer. Bin counts, when the answer has them, go to `onBins`
+ * before this returns, as views over the slot (valid only during the call: the slot is reused).
+ */
+export function readAnswer(slot: SharedArrayBuffer, onBins?: (bins: FeatureBins) => void): BatchAnswer {
+  const cursor = cursorAt(slot);
   if (cursor.status() === STATUS_FAILED) return { ok: false, error: cursor.readString() };
   const outputs = new Array<WireTensor>(cursor.readU32());
   for (let i = 0; i < outputs.length; i++) outputs[i] = cursor.readTensor();
-  let bins: FeatureBins | null = null;
   if (cursor.readU32() === 1) {
-    const counts = new Float64Array(cursor.readU32());
-    const nonFinite = new Float64Array(cursor.readU32());
-    cursor.readArrayInto(counts);
-    cursor.readArrayInto(nonFinite);
-    bins = { counts, nonFinite };
+    const counts = cursor.viewFloat64();
+    const nonFinite = cursor.viewFloat64();
+    onBins?.({ counts, nonFinite });
   }
-  return { ok: true, outputs, bins };
+  return { ok: true, outputs };
 }

@@ -9,18 +9,24 @@ import { BroadcastChannel, threadId } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { Piscina } from 'piscina';
 import { binLayout, countBins, type BinLayout } from '../config/reference-bins.js';
+import { openSession, type Feeds, type OrtSession } from './ort-session.js';
 import { type ControlMessage, type ControlReply, type HeldVersion } from './protocol.js';
-import { readRequest, Rings, SUBMITTED, writeAnswer, type BatchAnswer, type Channel, type FeatureBins } from './slab.js';
+import { readRequest, Rings, SUBMITTED, writeAnswer, type BatchRequest, type Channel, type FeatureBins, type WorkerAnswer } from './slab.js';
 import type { TensorData, WireTensor } from './tensors.js';
 
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
-/** Per version: the input whose rows drift watches, and its columns' bin edges. */
-const binnings = new Map<string, { input: string; width: number; layout: BinLayout }>();
+const sessions = new Map<string, Promise<OrtSession>>();
+/** The same sessions once open: a batch takes its session without waiting on a promise. */
+const opened = new Map<string, OrtSession>();
+/**
+ * Per version: the input whose rows drift watches, its columns' bin edges, and the counts of
+ * the batch at hand (reused: they are copied into the answer's slot, zeroed for the next).
+ */
+const binnings = new Map<string, { input: string; width: number; layout: BinLayout; scratch: FeatureBins }>();
 
-function sessionFor(key: string, path: string): Promise<ort.InferenceSession> {
+function sessionFor(key: string, path: string): Promise<OrtSession> {
   let session = sessions.get(key);
   if (!session) {
-    session = ort.InferenceSession.create(path, {
+    session = openSession(path, {
       intraOpNumThreads: 1,
       interOpNumThreads: 1,
       executionMode: 'sequential',
@@ -30,19 +36,24 @@ function sessionFor(key: string, path: string): Promise<ort.InferenceSession> {
     });
     sessions.set(key, session);
     // A failed load must not poison the cache: the next attempt retries.
-    session.catch(() => sessions.delete(key));
+    session.then((open) => { if (sessions.get(key) === session) opened.set(key, open); }, () => sessions.delete(key));
   }
   return session;
 }
 
 function load({ key, path, binning }: HeldVersion): Promise<unknown> {
-  if (binning) binnings.set(key, { input: binning.input, width: binning.edges.length, layout: binLayout(binning.edges) });
+  if (binning) {
+    const layout = binLayout(binning.edges);
+    const width = binning.edges.length;
+    binnings.set(key, { input: binning.input, width, layout, scratch: { counts: new Float64Array(layout.totalBins), nonFinite: new Float64Array(width) } });
+  }
   return sessionFor(key, path);
 }
 
 async function unload(key: string): Promise<void> {
   const session = sessions.get(key);
   sessions.delete(key);
+  opened.delete(key);
   binnings.delete(key);
   if (session) await (await session).release();
 }
@@ -87,40 +98,52 @@ function parseFaults(spec: string | undefined): { exit: number; throw: number } 
   return { exit: Number(fields.get('exit')), throw: Number(fields.get('throw')) };
 }
 
-/** The bins of the batch's feature rows, when the version has a reference and the rows are floats. */
+/** The bins of the batch's feature rows (the version's scratch), when it has a reference and the rows are floats. */
 function featureBins(key: string, inputs: readonly WireTensor[]): FeatureBins | null {
   const binning = binnings.get(key);
   const tensor = binning && inputs.find((t) => t.name === binning.input);
   if (!binning || !tensor || !(tensor.data instanceof Float32Array || tensor.data instanceof Float64Array)) return null;
-  const { layout, width } = binning;
+  const { layout, width, scratch } = binning;
   const rows = tensor.data.length / width;
   if (!Number.isInteger(rows)) return null;
-  const bins = { counts: new Float64Array(layout.totalBins), nonFinite: new Float64Array(width) };
-  countBins(layout, tensor.data, rows, width, 0, width, bins.counts, bins.nonFinite);
-  return bins;
+  scratch.counts.fill(0);
+  scratch.nonFinite.fill(0);
+  countBins(layout, tensor.data, rows, width, 0, width, scratch.counts, scratch.nonFinite);
+  return scratch;
 }
 
-async function runBatch(slot: SharedArrayBuffer): Promise<BatchAnswer> {
+/** The batch's answer: at once on the direct path, once ORT or a first load settles otherwise. */
+function runBatch(request: BatchRequest): WorkerAnswer | Promise<WorkerAnswer> {
   try {
-    const request = readRequest(slot);
     if (FAULTS !== null) {
       const values = (request.inputs[0]?.data ?? []) as { includes(value: unknown): boolean };
       if (values.includes(FAULTS.exit)) process.exit(70);
       if (values.includes(FAULTS.throw)) setTimeout(() => { throw new Error('injected fault: worker thread failing while idle'); }, 50);
     }
-    const session = await sessionFor(request.key, request.path);
-    const feeds: Record<string, ort.Tensor> = {};
+    const session = opened.get(request.key);
+    // A version this worker has not loaded yet (a batch raced its load broadcast): load it first.
+    if (!session) return sessionFor(request.key, request.path).then(() => runBatch(request), failed);
+    const feeds: Feeds = {};
     for (const input of request.inputs) feeds[input.name] = new ort.Tensor(input.type, input.data as never, input.dims);
     const bins = request.countBins ? featureBins(request.key, request.inputs) : null;
-    const results = await session.run(feeds);
-    const outputs: WireTensor[] = [];
-    for (const [name, tensor] of Object.entries(results)) {
-      outputs.push({ name, type: tensor.type as WireTensor['type'], dims: [...tensor.dims], data: tensor.data as TensorData });
-    }
-    return { ok: true, outputs, bins };
+    const results = session.run(feeds);
+    return results instanceof Promise ? results.then((r) => answer(r, bins), failed) : answer(results, bins);
   } catch (error) {
-    return { ok: false, error: String((error as Error)?.message ?? error) };
+    return failed(error);
   }
+}
+
+function answer(results: Record<string, ort.Tensor>, bins: FeatureBins | null): WorkerAnswer {
+  const outputs: WireTensor[] = [];
+  for (const name in results) {
+    const tensor = results[name]!;
+    outputs.push({ name, type: tensor.type as WireTensor['type'], dims: [...tensor.dims], data: tensor.data as TensorData });
+  }
+  return { ok: true, outputs, bins };
+}
+
+function failed(error: unknown): WorkerAnswer {
+  return { ok: false, error: String((error as Error)?.message ?? error) };
 }
 
 /**
@@ -145,22 +168,38 @@ export default async function serve(task: { channel: Channel }): Promise<void> {
   const rings = new Rings(task.channel);
   let consumed = 0;
   let lastBatchAt = -Infinity;
+  let lastTurnAt = performance.now();
   for (;;) {
     if (rings.stopped) return;
     const submitted = rings.count(SUBMITTED);
     if (consumed === submitted) {
       if (performance.now() - lastBatchAt > HOT_MS) await rings.changed(SUBMITTED, submitted);
       else if (!rings.waitFor(SUBMITTED, submitted, SLICE_MS)) await turn();
+      else continue;
+      lastTurnAt = performance.now();
       continue;
     }
+    // A batch runs synchronously (ort-session.ts): under steady load the event loop still turns
+    // every SLICE_MS, so a load or unload message is not held up by traffic.
+    if (performance.now() - lastTurnAt > SLICE_MS) {
+      await turn();
+      lastTurnAt = performance.now();
+    }
     const slot = rings.submitted(consumed);
+    const slab = task.channel.slots[slot]!;
     consumed = (consumed + 1) | 0;
     rings.started(consumed);
-    const answer = await runBatch(task.channel.slots[slot]!);
+    let outcome: WorkerAnswer | Promise<WorkerAnswer>;
     try {
-      writeAnswer(task.channel.slots[slot]!, answer);
+      outcome = runBatch(readRequest(slab));
     } catch (error) {
-      writeAnswer(task.channel.slots[slot]!, { ok: false, error: `cannot hand the outputs back: ${(error as Error).message}` });
+      outcome = failed(error);
+    }
+    const settled = outcome instanceof Promise ? await outcome : outcome;
+    try {
+      writeAnswer(slab, settled);
+    } catch (error) {
+      writeAnswer(slab, { ok: false, error: `cannot hand the outputs back: ${(error as Error).message}` });
     }
     rings.complete(slot);
     lastBatchAt = performance.now();

@@ -34,7 +34,7 @@ class CountingExecutor implements BatchExecutor {
   private readonly running = new Map<string, number>();
   readonly maxRunning = new Map<string, number>();
   constructor(private readonly pool: InferencePool) {}
-  async run(key: string, path: string, inputs: WireTensor[], options: { countBins: boolean }) {
+  async run(key: string, path: string, inputs: WireTensor[], options: Parameters<BatchExecutor['run']>[3]) {
     this.runs++;
     const now = (this.running.get(key) ?? 0) + 1;
     this.running.set(key, now);

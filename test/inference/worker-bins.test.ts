@@ -61,6 +61,7 @@ describe.each([
     const fromWorker = new DriftWindow(features, [], options, () => 0);
     const onMain = new DriftWindow(features, [], options, () => 0);
     const sent: number[][] = features.map(() => []);
+    let merged = 0;
 
     const batches = await Promise.all(Array.from({ length: 40 }, () => {
       const rows = 1 + Math.floor(r() * 20);
@@ -68,12 +69,15 @@ describe.each([
       for (let i = 0; i < data.length; i++) data[i] = value(r, features[i % WIDTH]!);
       for (let i = 0; i < data.length; i++) sent[i % WIDTH]!.push(data[i]!);
       onMain.observeRows(data, rows, WIDTH, 0, WIDTH);
-      return pool.run(key, path, [{ name: 'x', type, dims: [rows, WIDTH], data }], { countBins: true });
+      // The counts are views over the batch's slot, valid during the call: merged there.
+      return pool.run(key, path, [{ name: 'x', type, dims: [rows, WIDTH], data }], {
+        onBins: (bins) => {
+          fromWorker.addBinCounts(0, WIDTH, bins.counts, bins.nonFinite);
+          merged++;
+        },
+      });
     }));
-    for (const { bins } of batches) {
-      expect(bins).not.toBeNull();
-      fromWorker.addBinCounts(0, WIDTH, bins!.counts, bins!.nonFinite);
-    }
+    expect(merged).toBe(batches.length);
 
     for (let c = 0; c < WIDTH; c++) {
       expect(fromWorker.binCounts(c)).toEqual(onMain.binCounts(c));
@@ -88,11 +92,14 @@ describe.each([
   });
 });
 
-it('counts nothing when the batch does not ask, or the version has no binning', async () => {
+it('hands bins over once per batch that asks, and none when the version has no binning', async () => {
   const path = join(FIXTURES, 'identity-float32', '1', 'model.onnx');
   const input = () => [{ name: 'x', type: 'float32' as const, dims: [1, WIDTH], data: new Float32Array([1, 2, 3]) }];
   await pool.loadEverywhere('identity-float32/1', path, { input: 'x', edges: [[0], [0], [0]] });
-  expect((await pool.run('identity-float32/1', path, input(), { countBins: false })).bins).toBeNull();
+  const handed: unknown[] = [];
+  await pool.run('identity-float32/1', path, input(), { onBins: (bins) => handed.push(bins) });
+  expect(handed).toHaveLength(1);
   await pool.unloadEverywhere('identity-float32/1');
-  expect((await pool.run('identity-float32/1', path, input(), { countBins: true })).bins).toBeNull();
+  await pool.run('identity-float32/1', path, input(), { onBins: (bins) => handed.push(bins) });
+  expect(handed).toHaveLength(1);
 });
