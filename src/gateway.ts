@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { DataPlane } from './serving/data-plane.js';
-import { BatchScheduler, FULL_BATCH_SLOTS } from './inference/batcher.js';
+import { BatchScheduler, FULL_BATCH_SLOTS, type BatchTarget } from './inference/batcher.js';
 import { InferencePool } from './inference/pool.js';
 import { loadUws, UwsFallbackError, type LoadedUws } from './http/uws.js';
 import { Router } from './http/router.js';
@@ -22,8 +22,9 @@ import { mountAdmin } from './http/admin.js';
 import { mountFeedback } from './http/feedback.js';
 import { AlertNotifier } from './monitoring/alert-notifier.js';
 import { AlertWebhook } from './monitoring/alert-webhook.js';
-import { systemClock, type Clock } from './monitoring/clock.js';
+import { coarseClock, type Clock } from './monitoring/clock.js';
 import { DEFAULT_DRIFT_OPTIONS } from './monitoring/drift.js';
+import type { HistogramSeries } from './monitoring/fast-metrics.js';
 import { Metrics } from './monitoring/metrics.js';
 import { PredictionLog } from './monitoring/prediction-log.js';
 import { PredictionStore } from './monitoring/prediction-store.js';
@@ -50,7 +51,7 @@ export interface GatewayTime {
 }
 
 const REAL_TIME: GatewayTime = {
-  clock: systemClock,
+  clock: coarseClock,
   every: (ms, task) => {
     const timer = setInterval(() => void task(), ms);
     timer.unref();
@@ -95,9 +96,16 @@ export class Gateway {
       onWorkerExit: (threadId) => logger.error({ thread: threadId }, 'inference worker exited; its batch failed and a replacement is starting'),
       onWorkerError: (error) => logger.error({ err: (error as Error)?.message ?? String(error) }, 'inference worker error'),
     });
+    const batchSizes = new WeakMap<BatchTarget, HistogramSeries>();
     this.scheduler = new BatchScheduler(this.pool, maxInflight, {
       onBatch: (target, _role, rows) => {
-        if (options.monitoring) this.metrics.batchSize.labels(...splitKey(target.key)).observe(rows);
+        if (!options.monitoring) return;
+        let series = batchSizes.get(target);
+        if (!series) {
+          series = this.metrics.batchSize.labels(...splitKey(target.key));
+          batchSizes.set(target, series);
+        }
+        series.observe(rows);
       },
       onBatchFailure: (target, role, error, requests) =>
         this.logger.error({ model_version: target.key, role, requests, err: error.message }, 'inference batch failed'),

@@ -5,7 +5,7 @@ import client from 'prom-client';
 import type { ReceiverStats } from './alert-webhook.js';
 import type { ConceptDriftState } from './concept-drift.js';
 import type { ColumnQuality } from './data-quality.js';
-import { FastCounter, FastHistogram } from './fast-metrics.js';
+import { FastCounter, FastHistogram, type CounterSeries } from './fast-metrics.js';
 import type { PerformanceSnapshot, PerformanceTotals } from './performance.js';
 import type { PredictionStoreStats } from './prediction-store.js';
 
@@ -61,6 +61,8 @@ export class Metrics {
   readonly dataQualityAlerts: client.Counter<'model' | 'version' | 'column' | 'kind'>;
   private source: ScrapeSource | null = null;
   private snapshot: ScrapedVersion[] | null = null;
+  /** http_requests_total's series by route and status, found without building a label key per request. */
+  private readonly httpSeries = new Map<string, Map<number, CounterSeries>>();
 
   constructor(processMetrics = true) {
     const registers = [this.registry];
@@ -128,7 +130,17 @@ export class Metrics {
   }
 
   countHttp(route: string, status: number): void {
-    this.httpRequests.labels(route, String(status)).inc();
+    let byStatus = this.httpSeries.get(route);
+    if (!byStatus) {
+      byStatus = new Map();
+      this.httpSeries.set(route, byStatus);
+    }
+    let series = byStatus.get(status);
+    if (!series) {
+      series = this.httpRequests.labels(route, String(status));
+      byStatus.set(status, series);
+    }
+    series.inc();
   }
 
   async exposition(): Promise<string> {
