@@ -6,6 +6,7 @@
 import { badRequest, notFound } from '../errors.js';
 import type { DataPlane } from '../serving/data-plane.js';
 import type { ModelRegistry } from '../serving/registry.js';
+import type { ServedVersion } from '../serving/served-version.js';
 import { parseJsonObject, timeoutOf } from './json-body.js';
 import { skimPredictFields, type PredictFields } from './predict-fields.js';
 import type { Router } from './router.js';
@@ -28,6 +29,18 @@ function parseBody(text: string, maxJsonDepth: number): Record<string, unknown> 
     if (!BODY_KEYS.has(key)) throw badRequest(`${key} is not a /predict field (fields: model, version, features, instances, id)`);
   }
   return body;
+}
+
+/** Per version, the answer's text up to the request id: `{"model":…,"version":…,"request_id":`. */
+const answerHeads = new WeakMap<ServedVersion, string>();
+
+function answerHead(version: ServedVersion): string {
+  let head = answerHeads.get(version);
+  if (head === undefined) {
+    head = `{"model":${JSON.stringify(version.modelName)},"version":${JSON.stringify(version.version)},"request_id":`;
+    answerHeads.set(version, head);
+  }
+  return head;
 }
 
 export function mountPredict(router: Router, context: PredictContext): void {
@@ -63,8 +76,7 @@ export function mountPredict(router: Router, context: PredictContext): void {
       });
       const { version, decoded, outputs, columns } = prediction;
       // Written as text: the same JSON as stringifying the answer object, without building it.
-      const answer = `{"model":${JSON.stringify(model.name)},"version":${JSON.stringify(version.version)},` +
-        `"request_id":${JSON.stringify(exchange.requestId)},"predictions":${version.reader.json(outputs, decoded.rows, columns)}}`;
+      const answer = `${answerHead(version)}${exchange.requestIdJson},"predictions":${version.reader.json(outputs, decoded.rows, columns)}}`;
       exchange.send(200, answer, 'application/json', { 'x-model-version': version.version });
     },
   });

@@ -180,6 +180,13 @@ describe('header edges', () => {
     const ok = await predict({ model: 'diabetes', features: diabetesRow }, { 'X-Request-ID': 'trace-42' });
     expect(ok.headers.get('x-request-id')).toBe('trace-42');
   });
+
+  it('an X-Request-ID with JSON\'s special characters comes back intact in the answer body', async () => {
+    const id = 'a"b\\c{}';
+    const answer = await predict({ model: 'diabetes', features: diabetesRow }, { 'X-Request-ID': id });
+    expect(answer.status).toBe(200);
+    expect((answer.json as { request_id: string }).request_id).toBe(id);
+  });
 });
 
 describe('a 413 is read by the client, not a connection reset', () => {
