@@ -102,10 +102,12 @@ export class DataPlane {
   private route(model: ServedModel, pinned: string | undefined, routingKey: string | undefined): ServedVersion {
     if (pinned !== undefined) {
       const version = model.versions.get(pinned);
-      if (!version || version.state !== 'ready') {
-        throw notFound(`model '${model.name}' has no loaded version '${pinned}' (loaded: ${model.loadedVersions().join(', ') || 'none'})`);
-      }
-      return version;
+      if (version?.state === 'ready') return version;
+      // A version the model knows but cannot serve now (loading, unavailable, draining): 503 with
+      // the reason, as the v2 readiness routes say; 404 only for versions it does not know.
+      const status = model.status(pinned);
+      if (status) throw notReady(`version ${pinned} of model '${model.name}' (${status.state}: ${status.reason})`);
+      throw notFound(`model '${model.name}' has no loaded version '${pinned}' (loaded: ${model.loadedVersions().join(', ') || 'none'})`);
     }
     if (!model.ready || !model.traffic) throw notReady(`model '${model.name}'`);
     const chosen = model.traffic.splitter.pick(routingKey);

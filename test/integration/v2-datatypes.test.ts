@@ -267,6 +267,19 @@ describe('a corrupt model (broken) does not stop the others', () => {
     expect(json.error).toMatch(/broken/);
   });
 
+  it('its version, named, is 503 with the state and reason on both protocols (404 is for versions that do not exist)', async () => {
+    const v2 = await postJson(`${server.url}/v2/models/broken/versions/1/infer`, { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }] });
+    const predict = await postJson(`${server.url}/predict`, { model: 'broken', version: '1', instances: [[1, 2, 3]] });
+    for (const answer of [v2, predict]) {
+      expect(answer.status, answer.text).toBe(503);
+      expect(answer.json.error).toMatch(/version 1 of model 'broken' \(unavailable: .+\) is not ready/);
+    }
+    for (const path of ['/v2/models/broken/versions/9/infer', '/predict']) {
+      const missing = await postJson(`${server.url}${path}`, path === '/predict' ? { model: 'broken', version: '9', instances: [[1, 2, 3]] } : { inputs: [] });
+      expect(missing.status, `${path}: ${missing.text}`).toBe(404);
+    }
+  });
+
   it('the other models are ready and serve', async () => {
     for (const model of ['identity-float32', 'multi-io', 'failing', 'fixed-shape']) {
       const { status, json } = await getJson(`${server.url}/v2/models/${model}/ready`);
