@@ -12,6 +12,21 @@ import type { ServedModel } from './served-model.js';
 
 const fixed = (x: number | null, digits = 4) => (x === null ? 'n/a' : x.toFixed(digits));
 
+/** A monitor's alert changing state, as the sweep reports it. */
+interface AlertTransition {
+  raised: boolean;
+  /** the log message's subject: "<what> raised" / "<what> recovered" */
+  what: string;
+  alert: AlertName;
+  /** counts the alert in its metric (only when raised) */
+  count: () => void;
+  /** the log line's fields */
+  fields: Record<string, unknown>;
+  /** the webhook alert's labels (model and severity are added) */
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
 export class Policies {
   /** canaries a guardrail set to weight 0, until they serve again (then the alert resolves) */
   private readonly rolledBack = new Map<string, { model: string; version: string; reason: string }>();
@@ -74,47 +89,56 @@ export class Policies {
         const monitor = version.monitor;
         const v = version.version;
         for (const { role, alert } of monitor.checkDriftAlerts()) {
-          const fields = { model: model.name, version: v, role, [alert.kind]: alert.column, psi: alert.psi, psi_noise: alert.psi_noise, p_value: alert.p_value };
-          if (alert.state === 'raised') {
-            this.metrics.driftAlerts.labels(model.name, v, role, alert.column).inc();
-            this.logger.warn(fields, 'drift alert raised');
-          } else {
-            this.logger.info(fields, 'drift alert recovered');
-          }
-          this.notify(model, 'VigilDataDrift', alert.state === 'raised' ? 'firing' : 'resolved', { version: v, role, column: alert.column, kind: alert.kind }, {
-            summary: `${model.name} v${v} (${role}) ${alert.kind} ${alert.column}: PSI ${fixed(alert.psi)} (noise ${fixed(alert.psi_noise)}), p ${alert.p_value === null ? 'n/a' : alert.p_value.toExponential(2)}`,
-            psi: String(alert.psi), psi_noise: String(alert.psi_noise), p_value: String(alert.p_value),
+          this.report(model, {
+            raised: alert.state === 'raised', what: 'drift alert', alert: 'VigilDataDrift',
+            count: () => this.metrics.driftAlerts.labels(model.name, v, role, alert.column).inc(),
+            fields: { model: model.name, version: v, role, [alert.kind]: alert.column, psi: alert.psi, psi_noise: alert.psi_noise, p_value: alert.p_value },
+            labels: { version: v, role, column: alert.column, kind: alert.kind },
+            annotations: {
+              summary: `${model.name} v${v} (${role}) ${alert.kind} ${alert.column}: PSI ${fixed(alert.psi)} (noise ${fixed(alert.psi_noise)}), p ${alert.p_value === null ? 'n/a' : alert.p_value.toExponential(2)}`,
+              psi: String(alert.psi), psi_noise: String(alert.psi_noise), p_value: String(alert.p_value),
+            },
           });
         }
         for (const { role, alert } of monitor.checkConceptDrift()) {
-          const fields = { model: model.name, version: v, role, metric: alert.metric, value: alert.value, reference: alert.reference,
-            threshold: alert.threshold, labels: alert.labels };
-          if (alert.state === 'raised') {
-            this.metrics.performanceAlerts.labels(model.name, v, role, alert.metric).inc();
-            this.logger.warn(fields, 'concept drift alert raised');
-          } else {
-            this.logger.info(fields, 'concept drift alert recovered');
-          }
-          this.notify(model, 'VigilConceptDrift', alert.state === 'raised' ? 'firing' : 'resolved', { version: v, role, metric: alert.metric }, {
-            summary: `${model.name} v${v} (${role}) ${alert.metric} ${fixed(alert.value)} on ${alert.labels} labels; reference ${fixed(alert.reference)}, alert past ${fixed(alert.threshold)}`,
-            value: String(alert.value), reference: String(alert.reference), threshold: String(alert.threshold), labels: String(alert.labels),
+          this.report(model, {
+            raised: alert.state === 'raised', what: 'concept drift alert', alert: 'VigilConceptDrift',
+            count: () => this.metrics.performanceAlerts.labels(model.name, v, role, alert.metric).inc(),
+            fields: { model: model.name, version: v, role, metric: alert.metric, value: alert.value, reference: alert.reference,
+              threshold: alert.threshold, labels: alert.labels },
+            labels: { version: v, role, metric: alert.metric },
+            annotations: {
+              summary: `${model.name} v${v} (${role}) ${alert.metric} ${fixed(alert.value)} on ${alert.labels} labels; reference ${fixed(alert.reference)}, alert past ${fixed(alert.threshold)}`,
+              value: String(alert.value), reference: String(alert.reference), threshold: String(alert.threshold), labels: String(alert.labels),
+            },
           });
         }
         for (const alert of monitor.checkDataQuality()) {
-          const fields = { model: model.name, version: v, column: alert.column, kind: alert.kind, rate: alert.rate, threshold: alert.threshold, rows: alert.rows };
-          if (alert.state === 'raised') {
-            this.metrics.dataQualityAlerts.labels(model.name, v, alert.column, alert.kind).inc();
-            this.logger.warn(fields, 'data quality alert raised');
-          } else {
-            this.logger.info(fields, 'data quality alert recovered');
-          }
-          this.notify(model, 'VigilDataQuality', alert.state === 'raised' ? 'firing' : 'resolved', { version: v, column: alert.column, kind: alert.kind }, {
-            summary: `${model.name} v${v} ${alert.column}: ${alert.kind.replace(/_/g, ' ')} rate ${fixed(alert.rate)} over ${alert.rows} rows (threshold ${alert.threshold})`,
-            rate: String(alert.rate), threshold: String(alert.threshold), rows: String(alert.rows),
+          this.report(model, {
+            raised: alert.state === 'raised', what: 'data quality alert', alert: 'VigilDataQuality',
+            count: () => this.metrics.dataQualityAlerts.labels(model.name, v, alert.column, alert.kind).inc(),
+            fields: { model: model.name, version: v, column: alert.column, kind: alert.kind, rate: alert.rate, threshold: alert.threshold, rows: alert.rows },
+            labels: { version: v, column: alert.column, kind: alert.kind },
+            annotations: {
+              summary: `${model.name} v${v} ${alert.column}: ${alert.kind.replace(/_/g, ' ')} rate ${fixed(alert.rate)} over ${alert.rows} rows (threshold ${alert.threshold})`,
+              rate: String(alert.rate), threshold: String(alert.threshold), rows: String(alert.rows),
+            },
           });
         }
       }
     }
+  }
+
+  /** One alert transition: counted when raised, logged (warn raised, info recovered), sent to the webhooks. */
+  private report(model: ServedModel, transition: AlertTransition): void {
+    const { raised, what, fields } = transition;
+    if (raised) {
+      transition.count();
+      this.logger.warn(fields, `${what} raised`);
+    } else {
+      this.logger.info(fields, `${what} recovered`);
+    }
+    this.notify(model, transition.alert, raised ? 'firing' : 'resolved', transition.labels, transition.annotations);
   }
 
   private notify(model: ServedModel, name: AlertName, status: 'firing' | 'resolved', labels: Record<string, string>, annotations: Record<string, string>): void {
