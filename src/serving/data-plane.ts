@@ -61,6 +61,8 @@ interface ShadowJob {
 
 export class DataPlane {
   private readonly comparator: ShadowComparator;
+  /** Mirrors waiting for the end of the event-loop turn their live answers were written in. */
+  private readonly shadowJobs: ShadowJob[] = [];
 
   constructor(
     private readonly scheduler: BatchScheduler,
@@ -151,8 +153,9 @@ export class DataPlane {
     if (shadow) {
       const job: ShadowJob = { model, live: version, shadow, inputs: decoded.inputs, rows, liveColumns: columns,
         features, missing, requestId: request.requestId, timeoutMs: request.timeoutMs };
-      // After the live answer has been written: the shadow never delays it.
-      setImmediate(() => void this.runShadow(job));
+      // After the live answer has been written: the shadow never delays it. One immediate per
+      // event-loop turn mirrors every request answered in that turn.
+      if (this.shadowJobs.push(job) === 1) setImmediate(() => this.runShadows());
     }
     return { outputs, columns };
   }
@@ -202,6 +205,11 @@ export class DataPlane {
       return null;
     }
     return target;
+  }
+
+  private runShadows(): void {
+    const jobs = this.shadowJobs.splice(0);
+    for (const job of jobs) void this.runShadow(job);
   }
 
   private async runShadow(job: ShadowJob): Promise<void> {
