@@ -1,10 +1,10 @@
 // Reads V8 .cpuprofile files (written by `node --cpu-prof`) and charges their samples to
 // request stages (bench/lib/stage-map.ts). Sample timestamps are microseconds of the monotonic
 // clock process.hrtime() reads too, so a window measured in the harness selects the samples
-// of exactly one load interval. "(idle)" samples (the thread waiting in its event loop) are
-// counted apart: they are not CPU time.
+// of exactly one load interval. "(idle)" samples (the thread waiting in its event loop) and a
+// worker blocked in Atomics.wait (stage-map.ts isBlocked) are counted apart: not CPU time.
 import { readFileSync } from 'node:fs';
-import { frameLabel, ruleFor, STAGES, type Frame, type Stage, type StageRule, type Thread } from './stage-map.js';
+import { frameLabel, isBlocked, ruleFor, STAGES, type Frame, type Stage, type StageRule, type Thread } from './stage-map.js';
 
 export interface ProfileNode {
   id: number;
@@ -60,7 +60,7 @@ function classifyNodes(p: CpuProfile, thread: Thread, rules?: readonly StageRule
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const stage = new Map<number, Stage | 'idle'>();
   for (const n of p.nodes) {
-    if (n.callFrame.functionName === '(idle)') {
+    if (n.callFrame.functionName === '(idle)' || isBlocked(n.callFrame)) {
       stage.set(n.id, 'idle');
       continue;
     }

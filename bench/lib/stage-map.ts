@@ -48,7 +48,7 @@ export const STAGE_RULES: readonly StageRule[] = [
   { stage: 'route', url: /\/src\/http\/predict-fields/, why: 'reading the routing fields of a /predict body without parsing it' },
   { stage: 'route', url: /\/src\/routing\//, why: 'traffic split, sticky keys, shadow, guardrails' },
   { stage: 'observe', url: /\/src\/monitoring\/|\/node_modules\/(hdr-histogram-js|prom-client)\//, why: 'drift, latency histograms, metrics' },
-  { stage: 'inference', url: /\/node_modules\/onnxruntime-(node|common)\/|\/src\/inference\/worker/, why: 'ONNX Runtime and the worker around it' },
+  { stage: 'inference', url: /\/node_modules\/onnxruntime-(node|common)\/|\/src\/inference\/(worker|ort-session)/, why: 'ONNX Runtime and the worker around it' },
   {
     stage: 'hand-off',
     url: /\/src\/inference\/|\/node_modules\/piscina\/|^node:internal\/(worker|per_context\/messageport)/,
@@ -56,6 +56,14 @@ export const STAGE_RULES: readonly StageRule[] = [
   },
   { stage: 'HTTP', url: /\/src\/http\/|\/node_modules\/uWebSockets\.js\//, why: 'the HTTP layer: exchange, router, handlers, uWS calls' },
 ];
+
+/**
+ * Frames in which a thread is blocked, not running: a worker waiting in Atomics.wait for its
+ * next batch (the builtin is charged to its caller). Counted as idle, as V8's "(idle)" is.
+ */
+export function isBlocked(frame: Frame): boolean {
+  return frame.functionName === 'waitFor' && /\/src\/inference\/slab/.test(frame.url);
+}
 
 export function ruleFor(frame: Frame, thread: Thread, rules: readonly StageRule[] = STAGE_RULES): StageRule | undefined {
   return rules.find(

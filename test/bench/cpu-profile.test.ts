@@ -36,6 +36,8 @@ describe('stage rules', () => {
     [frame('(program)'), 'worker', 'other'],
     [frame('(garbage collector)'), 'main', 'GC'],
     [frame('run', 'file:///repo/node_modules/onnxruntime-node/dist/backend.js'), 'worker', 'inference'],
+    [frame('run', `${DIST}/src/inference/ort-session.js`), 'worker', 'inference'],
+    [frame('readRequest', `${DIST}/src/inference/slab.js`), 'worker', 'hand-off'],
   ] as const)('%o on the %s thread is %s', (f, thread, stage) => {
     expect(ruleFor(f, thread)?.stage).toBe(stage);
   });
@@ -73,6 +75,19 @@ function handBuilt(): CpuProfile {
 }
 
 describe('attribute', () => {
+  it('counts a worker blocked in Atomics.wait for its next batch as idle, not as hand-off', () => {
+    const node = (id: number, functionName: string, url: string, children: number[] = []) => ({ id, callFrame: { functionName, url, lineNumber: 0 }, children });
+    const profile: CpuProfile = {
+      nodes: [node(1, '(root)', '', [2]), node(2, 'serve', `${DIST}/src/inference/worker.js`, [3, 4]),
+        node(3, 'waitFor', `${DIST}/src/inference/slab.js`), node(4, 'writeAnswer', `${DIST}/src/inference/slab.js`)],
+      startTime: 0, endTime: 400, samples: [3, 3, 3, 4], timeDeltas: [100, 100, 100, 100],
+    };
+    const a = attribute([profile], 'worker');
+    expect(a.idleSamples).toBe(3);
+    expect(a.samples).toBe(1);
+    expect(a.stages.find((s) => s.stage === 'hand-off')!.samples).toBe(1);
+  });
+
   it('charges each sample to the first stage found from its leaf up, and keeps idle apart', () => {
     const a = attribute([handBuilt()], 'main');
     const by = Object.fromEntries(a.stages.map((s) => [s.stage, s.samples]));
