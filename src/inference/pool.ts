@@ -11,7 +11,7 @@
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { CONTROL_CHANNEL, type ControlMessage, type ControlReply, type FeatureBinning, type HeldVersion } from './protocol.js';
-import { COMPLETED, createChannel, readAnswer, Rings, STARTED, SUBMITTED, writeRequest, type BatchRequest, type Channel, type FeatureBins } from './slab.js';
+import { COMPLETED, createChannel, readAnswer, Rings, STARTED, SUBMITTED, writeRequest, type BatchAnswer, type BatchRequest, type Channel, type FeatureBins } from './slab.js';
 import { SettleWait } from './settle-wait.js';
 import type { WireTensor } from './tensors.js';
 
@@ -282,7 +282,13 @@ export class InferencePool {
       link.running.delete(slot);
       this.running--;
       this.settleWait.observe(task.request.key, performance.now() - task.submittedAt);
-      const answer = readAnswer(link.channel.slots[slot]!, task.onBins);
+      let answer: BatchAnswer;
+      try {
+        answer = readAnswer(link.channel.slots[slot]!, task.onBins);
+      } catch (error) {
+        // The bins' consumer (or the slot) failed: this batch fails, the slot and the other batches do not.
+        answer = { ok: false, error: `reading the batch's answer failed: ${(error as Error)?.message ?? error}` };
+      }
       link.free.push(slot);
       if (answer.ok) task.resolve(answer.outputs);
       else task.reject(new Error(answer.error));

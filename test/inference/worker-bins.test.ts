@@ -103,3 +103,15 @@ it('hands bins over once per batch that asks, and none when the version has no b
   await pool.run('identity-float32/1', path, input(), { onBins: (bins) => handed.push(bins) });
   expect(handed).toHaveLength(1);
 });
+
+it('a bins consumer that throws fails only its own batch; the slot and the pool keep serving', async () => {
+  const path = join(FIXTURES, 'identity-float32', '1', 'model.onnx');
+  const input = () => [{ name: 'x', type: 'float32' as const, dims: [1, WIDTH], data: new Float32Array([1, 2, 3]) }];
+  await pool.loadEverywhere('identity-float32/1', path, { input: 'x', edges: [[0], [0], [0]] });
+  await expect(pool.run('identity-float32/1', path, input(), { onBins: () => { throw new Error('consumer bug'); } }))
+    .rejects.toThrow(/reading the batch's answer failed: consumer bug/);
+  // More batches than the pool has slots: a slot lost to the failure would leave one hanging.
+  const outputs = await Promise.all(Array.from({ length: 16 }, () => pool.run('identity-float32/1', path, input(), { onBins: () => {} })));
+  expect(outputs.every((o) => Array.from(o[0]!.data as Float32Array).join() === '1,2,3')).toBe(true);
+  await pool.unloadEverywhere('identity-float32/1');
+});
