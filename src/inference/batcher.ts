@@ -13,7 +13,6 @@ import type { FeatureBins } from './slab.js';
 import { allocate, type TensorData, type TensorSpec, type WireTensor } from './tensors.js';
 
 export interface BatchExecutor {
-  /** `alone`: this batch is all the work the batcher has (nothing queued, nothing else running). */
   /**
    * Resolves to the batch's outputs. `onBins`: the worker counts the feature rows' bins, handed
    * over (views, valid during the call) before the run settles. `alone`: this batch is all the
