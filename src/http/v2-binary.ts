@@ -9,11 +9,18 @@ import { badRequest, unsupportedMediaType } from '../errors.js';
 
 export const HEADER_LENGTH = 'inference-header-content-length';
 
-/** The body's JSON header as text and the binary data after it. */
-export function splitBinaryBody(body: Buffer, headerLength: string, contentType: string): { header: string; binary: Buffer } {
-  if (contentType && !/^application\/(octet-stream|json)\b|^application\/[\w.+-]+\+json\b/i.test(contentType)) {
+/** The media types a binary body may come with (none at all is accepted too); parameters may follow. */
+const BINARY_TYPE = /^application\/(?:octet-stream|json|[\w.+-]+\+json)\s*(?:;|$)/i;
+
+/** Refuses (415) a binary body's content type, before any of the body is read. */
+export function checkBinaryContentType(contentType: string): void {
+  if (contentType && !BINARY_TYPE.test(contentType)) {
     throw unsupportedMediaType(contentType, 'send application/octet-stream (or no content type) with Inference-Header-Content-Length');
   }
+}
+
+/** The body's JSON header as text and the binary data after it. */
+export function splitBinaryBody(body: Buffer, headerLength: string): { header: string; binary: Buffer } {
   const length = /^\d+$/.test(headerLength) ? Number(headerLength) : NaN;
   if (!(length <= body.length)) {
     throw badRequest(`Inference-Header-Content-Length must be the byte length of the JSON header, at most the ${body.length}-byte body; got '${headerLength}'`);

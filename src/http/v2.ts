@@ -8,7 +8,7 @@ import type { ModelRegistry, ServedModel, ServedVersion } from '../serving/regis
 import { rolesOf } from '../routing/traffic.js';
 import { encodeBinaryTensor } from '../validation/binary-tensors.js';
 import { parseJsonObject, timeoutOf } from './json-body.js';
-import { binaryAnswer, HEADER_LENGTH, splitBinaryBody } from './v2-binary.js';
+import { binaryAnswer, checkBinaryContentType, HEADER_LENGTH, splitBinaryBody } from './v2-binary.js';
 import type { Exchange } from './exchange.js';
 import type { Router } from './router.js';
 import type { MainThreadShedder } from './shedding.js';
@@ -97,7 +97,8 @@ export function mountV2(router: Router, context: V2Context): void {
     if (headerLength === undefined) {
       text = await ex.readText(context.maxBodyBytes, true);
     } else {
-      ({ header: text, binary } = splitBinaryBody(await ex.readBytes(context.maxBodyBytes), headerLength, ex.contentType));
+      checkBinaryContentType(ex.contentType);
+      ({ header: text, binary } = splitBinaryBody(await ex.readBytes(context.maxBodyBytes), headerLength));
     }
     if (pinned !== undefined) findVersion(model, pinned);
     // Parsed only once the version's queue has admitted the request.

@@ -232,6 +232,16 @@ describe('bad binary requests get a 400 (or 415) naming what is wrong', () => {
     expect(answer.status, answer.text).toBe(415);
     expect(answer.json.error).toMatch(/text\/plain.*application\/octet-stream/);
   });
+
+  it('only whole media types pass: a type that merely starts like an accepted one is 415, parameters are fine', async () => {
+    const request = x(Buffer.alloc(24));
+    for (const type of ['application/octet-streamx', 'application/json.evil', 'application/octet-stream-foo']) {
+      const answer = await sendBinary('identity-float32', request, { 'content-type': type });
+      expect(answer.status, `${type}: ${answer.text}`).toBe(415);
+    }
+    const withParameter = await sendBinary('identity-float32', request, { 'content-type': 'application/octet-stream; charset=binary' });
+    expect(withParameter.status, withParameter.text).toBe(200);
+  });
 });
 
 it('GET /v2 lists the binary_tensor_data extension', async () => {
