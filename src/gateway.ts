@@ -67,10 +67,10 @@ export class Gateway {
   private readonly layout: RepositoryLayout;
   readonly plane: DataPlane;
   readonly stats: StatsReporter;
-  readonly store: PredictionStore | null;
-  readonly feedback: FeedbackService;
-  readonly webhook: AlertWebhook;
-  readonly notifier: AlertNotifier;
+  private readonly store: PredictionStore | null;
+  private readonly feedback: FeedbackService;
+  private readonly webhook: AlertWebhook;
+  private readonly notifier: AlertNotifier;
   private readonly policies: Policies;
   private readonly predictionLog: PredictionLog | null;
   private uws: LoadedUws['uws'] | null = null;

@@ -2,7 +2,8 @@
 // value is the number of edges strictly below it (numpy searchsorted(edges, x, 'left')).
 // It lives on the floor so that both sides count with one definition: the inference worker
 // bins each batch's feature rows where they already sit in a typed array, and the drift
-// windows (monitoring/) bin output values and merge the worker's counts.
+// windows (monitoring/) bin output values (and the input rows of versions that fill missing
+// values) with binOf, and merge the worker's counts.
 
 /** Every column's edges in one flat array, and where each column's edges and bins start. */
 export interface BinLayout {

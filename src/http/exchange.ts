@@ -60,6 +60,9 @@ type BodyState = 'none' | 'receiving' | 'refusing' | 'complete';
  */
 export const drainCap = (maxBodyBytes: number) => 4 * maxBodyBytes;
 
+/** The bytes of a request without a body (never written to). */
+const NO_BYTES = Buffer.alloc(0);
+
 const CLIENT_GONE = new VigilError(499, 'client_closed', 'the client closed the connection');
 
 export class Exchange implements ReceivingBody {
@@ -200,19 +203,7 @@ export class Exchange implements ReceivingBody {
     if (requireJson && !JSON_TYPE.test(this.contentType)) {
       return Promise.reject(unsupportedMediaType(this.contentType || '(none)'));
     }
-    if (this.refusal) return Promise.reject(this.refusal);
-    if (this.bodyState === 'none') return Promise.resolve('');
-    if (limit < this.bodyLimit) {
-      this.bodyLimit = limit;
-      if (this.declaredLength > limit || this.receivedBytes > limit) {
-        this.refuse(payloadTooLarge(limit));
-        return Promise.reject(this.refusal);
-      }
-    }
-    if (this.text !== null) return Promise.resolve(this.text);
-    return new Promise((resolve, reject) => {
-      this.reader = { resolve: resolve as (body: string | Buffer) => void, reject };
-    });
+    return this.awaitBody(limit, '', this.text);
   }
 
   /**
@@ -223,8 +214,16 @@ export class Exchange implements ReceivingBody {
   readBytes(limit: number): Promise<Buffer> {
     if (this.text !== null) return Promise.reject(new Error('readBytes: the body was already read as text'));
     this.keepBytes = true;
+    return this.awaitBody(limit, NO_BYTES, this.bytes);
+  }
+
+  /**
+   * The body once it has all arrived (`whole`, when it already has; `empty` without a body),
+   * refused with 413 above `limit`, or with the refusal already decided.
+   */
+  private awaitBody<T extends string | Buffer>(limit: number, empty: T, whole: T | null): Promise<T> {
     if (this.refusal) return Promise.reject(this.refusal);
-    if (this.bodyState === 'none') return Promise.resolve(Buffer.alloc(0));
+    if (this.bodyState === 'none') return Promise.resolve(empty);
     if (limit < this.bodyLimit) {
       this.bodyLimit = limit;
       if (this.declaredLength > limit || this.receivedBytes > limit) {
@@ -232,7 +231,7 @@ export class Exchange implements ReceivingBody {
         return Promise.reject(this.refusal);
       }
     }
-    if (this.bytes !== null) return Promise.resolve(this.bytes);
+    if (whole !== null) return Promise.resolve(whole);
     return new Promise((resolve, reject) => {
       this.reader = { resolve: resolve as (body: string | Buffer) => void, reject };
     });

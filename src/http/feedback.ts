@@ -15,7 +15,7 @@ export interface FeedbackContext {
 }
 
 /** Items per batch (the body limit bounds it too). */
-export const MAX_FEEDBACK_ITEMS = 10_000;
+const MAX_FEEDBACK_ITEMS = 10_000;
 /** Invalid items a batch answer lists (all are counted). */
 const LISTED_ERRORS = 100;
 

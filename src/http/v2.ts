@@ -100,8 +100,7 @@ export function mountV2(router: Router, context: V2Context): void {
       checkBinaryContentType(ex.contentType);
       ({ header: text, binary } = splitBinaryBody(await ex.readBytes(context.maxBodyBytes), headerLength));
     }
-    if (pinned !== undefined) findVersion(model, pinned);
-    // Parsed only once the version's queue has admitted the request.
+    // A named version is checked by the data plane (404 unknown, 503 not ready). Parsed only once the version's queue has admitted the request.
     let body: Record<string, unknown> | undefined;
     const prediction = await context.plane.predict({
       model,
@@ -119,11 +118,11 @@ export function mountV2(router: Router, context: V2Context): void {
     const outputs = prediction.outputs
       .filter((o) => wanted === null || wanted.includes(o.name))
       .map((o) => {
-        const head = { name: o.name, datatype: ortToV2(o.type), shape: o.dims };
-        if (!decoded.binary(o.name)) return { ...head, data: toJsonArray(o.type, o.data) };
+        const datatype = ortToV2(o.type);
+        if (!decoded.binary(o.name)) return { name: o.name, datatype, shape: o.dims, data: toJsonArray(o.type, o.data) };
         const bytes = encodeBinaryTensor(o.type, o.data);
         tensors.push(bytes);
-        return { ...head, parameters: { binary_data_size: bytes.length } };
+        return { name: o.name, datatype, shape: o.dims, parameters: { binary_data_size: bytes.length } };
       });
     const answer = {
       model_name: model.name,

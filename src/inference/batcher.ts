@@ -72,6 +72,8 @@ class VersionQueue {
   batches = 0;
   batchedRows = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Hands a batch's bin counts to the target with this queue's role (made once, not per batch). */
+  readonly onBins = (bins: FeatureBins) => this.target.onFeatureBins?.(this.role, bins);
 
   constructor(readonly target: BatchTarget, readonly role: Role) {}
 
@@ -344,9 +346,8 @@ export class BatchScheduler {
     if (shadow) this.shadowInflight++;
     queue.inflight++;
     try {
-      const onFeatureBins = target.onFeatureBins;
       return await this.executor.run(target.key, target.path, inputs, {
-        onBins: onFeatureBins && ((bins) => onFeatureBins(role, bins)), alone,
+        onBins: target.onFeatureBins ? queue.onBins : undefined, alone,
       });
     } finally {
       this.inflight--;
@@ -364,7 +365,7 @@ export class BatchScheduler {
   }
 
   // One bad request must not fail the requests it happened to share a batch with: rerun
-  // each of them alone (their own buffers were not transferred; the stacked copy was).
+  // each of them alone, from their own inputs.
   private failBatch(queue: VersionQueue, jobs: PendingJob[], error: Error): void {
     this.observer.onBatchFailure?.(queue.target, queue.role, error, jobs.length);
     if (jobs.length === 1) {

@@ -5,7 +5,8 @@
 // measured, against ≈ 6 µs), and a worker still busy with one batch finds the next without
 // being woken. At low load the main thread polls briefly for a lone batch's answer instead of
 // sleeping until the worker wakes it (settle-wait.ts). A worker that dies (mid-batch or idle)
-// fails only the batches in its slots; piscina starts a replacement, which asks for and loads
+// fails only the batch it had started; the ones it had not started go back to the queue, and
+// piscina starts a replacement, which asks for and loads
 // every version before it serves, and a load or unload in progress stops waiting for the dead
 // thread.
 import { BroadcastChannel } from 'node:worker_threads';

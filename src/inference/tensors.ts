@@ -19,7 +19,7 @@ export type TypedArray =
 /** Tensor payload: a typed array for numeric/bool types, an array of strings for BYTES. */
 export type TensorData = TypedArray | string[];
 
-/** A tensor as it crosses the worker boundary (typed-array buffers are transferred, not copied). */
+/** A tensor as it crosses the worker boundary (copied through the worker's shared slot: slab.ts). */
 export interface WireTensor {
   name: string;
   type: OrtType;
@@ -146,22 +146,4 @@ export function toJsonArray(type: OrtType, data: TensorData): unknown[] {
     for (let i = 0; i < data.length; i++) out[i] = data[i];
   }
   return out;
-}
-
-/**
- * Below this size copying a buffer through postMessage is cheaper than transferring it
- * (measured here: detaching small buffers costs more than the memcpy it saves).
- */
-const TRANSFER_MIN_BYTES = 64 * 1024;
-
-/** Buffers to hand to postMessage's transfer list (strings are cloned, not transferred). */
-export function transferables(tensors: readonly WireTensor[]): ArrayBuffer[] {
-  const buffers: ArrayBuffer[] = [];
-  for (const t of tensors) {
-    if (!Array.isArray(t.data) && (t.data as TypedArray).byteLength >= TRANSFER_MIN_BYTES) {
-      const buffer = (t.data as TypedArray).buffer as ArrayBuffer;
-      if (!buffers.includes(buffer)) buffers.push(buffer);
-    }
-  }
-  return buffers;
 }

@@ -21,7 +21,7 @@ const opened = new Map<string, OrtSession>();
  * Per version: the input whose rows drift watches, its columns' bin edges, and the counts of
  * the batch at hand (reused: they are copied into the answer's slot, zeroed for the next).
  */
-const binnings = new Map<string, { input: string; width: number; layout: BinLayout; scratch: FeatureBins }>();
+const binnings = new Map<string, { input: string; layout: BinLayout; scratch: FeatureBins }>();
 
 function sessionFor(key: string, path: string): Promise<OrtSession> {
   let session = sessions.get(key);
@@ -44,8 +44,7 @@ function sessionFor(key: string, path: string): Promise<OrtSession> {
 function load({ key, path, binning }: HeldVersion): Promise<unknown> {
   if (binning) {
     const layout = binLayout(binning.edges);
-    const width = binning.edges.length;
-    binnings.set(key, { input: binning.input, width, layout, scratch: { counts: new Float64Array(layout.totalBins), nonFinite: new Float64Array(width) } });
+    binnings.set(key, { input: binning.input, layout, scratch: { counts: new Float64Array(layout.totalBins), nonFinite: new Float64Array(layout.columns) } });
   }
   return sessionFor(key, path);
 }
@@ -103,7 +102,8 @@ function featureBins(key: string, inputs: readonly WireTensor[]): FeatureBins | 
   const binning = binnings.get(key);
   const tensor = binning && inputs.find((t) => t.name === binning.input);
   if (!binning || !tensor || !(tensor.data instanceof Float32Array || tensor.data instanceof Float64Array)) return null;
-  const { layout, width, scratch } = binning;
+  const { layout, scratch } = binning;
+  const width = layout.columns;
   const rows = tensor.data.length / width;
   if (!Number.isInteger(rows)) return null;
   scratch.counts.fill(0);
@@ -179,8 +179,8 @@ export default async function serve(task: { channel: Channel }): Promise<void> {
       lastTurnAt = performance.now();
       continue;
     }
-    // A batch runs synchronously (ort-session.ts): under steady load the event loop still turns
-    // every SLICE_MS, so a load or unload message is not held up by traffic.
+    // On the direct path a batch runs synchronously (ort-session.ts): under steady load the
+    // event loop still turns every SLICE_MS, so a load or unload is not held up by traffic.
     if (performance.now() - lastTurnAt > SLICE_MS) {
       await turn();
       lastTurnAt = performance.now();

@@ -78,7 +78,7 @@ export class DataQualityWindow {
     this.columns = columns.map((c) => ({ ...c }));
     this.mins = Float64Array.from(columns, (c) => c.min ?? -Infinity);
     this.maxs = Float64Array.from(columns, (c) => c.max ?? Infinity);
-    this.ring = new SliceRing(options.slices, options.sliceSeconds, clock, 'data quality');
+    this.ring = SliceRing.ofSeconds(options.slices, options.sliceSeconds, clock, 'data quality');
     this.slices = options.slices;
     this.counts = new Float64Array(this.slices * columns.length * CELLS);
     this.rowsPerSlice = new Float64Array(this.slices);

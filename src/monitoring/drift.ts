@@ -12,6 +12,7 @@
  * apart (drift-alerts.ts: PSI and a significance test).
  */
 import { type Clock, systemClock } from './clock.js';
+import { SliceRing } from './time-slices.js';
 import { parseReferenceColumn, type ReferenceColumn } from '../config/reference.js';
 import { binLayout, binOf, edgesFor, type BinLayout } from '../config/reference-bins.js';
 
@@ -106,7 +107,8 @@ export function batchKs(edges: readonly number[], refProportions: readonly numbe
  * between (slices − 1) and slices × sliceSeconds of history.
  *
  * Incremental maintenance: every observation updates its slice and the running per-bin totals in
- * O(1) (after an O(log bins) binary search); moving into a new slice subtracts each expired slice
+ * O(1) after finding its bin (binOf: a linear scan up to 16 edges, a binary search beyond), and
+ * bins a worker counted for a batch merge in O(bins) per batch; moving into a new slice subtracts each expired slice
  * from the totals once, O(columns × bins) per slice boundary regardless of traffic. PSI and KS
  * are then evaluated at READ time in O(bins) from the running totals — never by rescanning
  * slices or observations. Evaluating at read is exact (no drift of a floating running sum) and
@@ -122,9 +124,7 @@ export class DriftWindow {
   readonly columnCount: number;
   readonly options: Readonly<DriftOptions>;
 
-  private readonly clock: Clock;
-  private readonly sliceMs: number;
-  private readonly slices: number;
+  private readonly ring: SliceRing;
   /** Where each column's edges and bins are (shared with the worker's per-batch counting). */
   readonly layout: BinLayout;
   private readonly ref: Float64Array;
@@ -143,9 +143,10 @@ export class DriftWindow {
   private readonly n: Float64Array;
   /** lifetime count of ignored NaN/±Infinity values per column */
   private readonly nonFinite: Float64Array;
-  /** slice epoch (floor(time / sliceMs)) currently being filled, and its ring slot */
-  private epoch: number;
+  /** the ring slot being filled */
   private slot: number;
+  /** expires one ring slot (bound once: advance runs on every observation) */
+  private readonly expireSlot = (s: number) => this.expire(s);
   private readonly dirty: Uint8Array;
   private readonly cachedPsi: Float64Array;
   private readonly cachedKs: Float64Array;
@@ -157,19 +158,12 @@ export class DriftWindow {
     clock: Clock = systemClock,
   ) {
     const opts: DriftOptions = { ...DEFAULT_DRIFT_OPTIONS, ...options };
-    if (!Number.isInteger(opts.slices) || opts.slices < 1) {
-      throw new Error(`drift.slices: expected an integer ≥ 1, got ${opts.slices}`);
-    }
-    if (!Number.isFinite(opts.sliceSeconds) || opts.sliceSeconds <= 0) {
-      throw new Error(`drift.sliceSeconds: expected a number > 0, got ${opts.sliceSeconds}`);
-    }
+    this.ring = SliceRing.ofSeconds(opts.slices, opts.sliceSeconds, clock, 'drift');
+    this.slot = this.ring.slot;
     if (!Number.isInteger(opts.minSamples) || opts.minSamples < 0) {
       throw new Error(`drift.minSamples: expected an integer ≥ 0, got ${opts.minSamples}`);
     }
     this.options = Object.freeze(opts);
-    this.clock = clock;
-    this.slices = opts.slices;
-    this.sliceMs = opts.sliceSeconds * 1000;
 
     // Re-validate: callers may build columns by hand, and bad lengths would index out of bounds.
     const columns = [
@@ -185,8 +179,8 @@ export class DriftWindow {
     this.totalBins = this.layout.totalBins;
     this.ref = Float64Array.from(columns.flatMap((c) => c.proportions));
 
-    this.sliceCounts = new Float64Array(this.slices * this.totalBins);
-    this.sliceN = new Float64Array(this.slices * cols);
+    this.sliceCounts = new Float64Array(opts.slices * this.totalBins);
+    this.sliceN = new Float64Array(opts.slices * cols);
     this.counts = new Float64Array(this.totalBins);
     this.lifetime = new Float64Array(this.totalBins);
     this.n = new Float64Array(cols);
@@ -195,9 +189,6 @@ export class DriftWindow {
     this.cachedPsi = new Float64Array(cols);
     this.cachedKs = new Float64Array(cols);
 
-    this.epoch = this.epochAt(clock());
-    if (!Number.isFinite(this.epoch)) throw new Error(`drift: clock returned ${clock()}`);
-    this.slot = this.slotOf(this.epoch);
   }
 
   /** Number of numeric cells of window storage; fixed at construction (columns × bins × (slices + 2)). */
@@ -391,30 +382,13 @@ export class DriftWindow {
 
   // -- internals ------------------------------------------------------------------------------
 
-  private epochAt(ms: number): number {
-    return Math.floor(ms / this.sliceMs);
-  }
-
-  private slotOf(epoch: number): number {
-    return ((epoch % this.slices) + this.slices) % this.slices;
-  }
-
   /**
-   * Moves the ring to the current time, expiring slices that fell out of the window. A clock
-   * that steps backwards (or returns NaN) keeps filling the current slice rather than corrupting
-   * the ring.
+   * Moves the ring to the current time, expiring slices that fell out of the window (a jump
+   * past the whole window expires every slice: the totals go back to exactly 0). A clock that
+   * steps backwards (or returns NaN) keeps filling the current slice.
    */
   private advance(): void {
-    const e = this.epochAt(this.clock());
-    if (!(e > this.epoch)) return;
-    const steps = e - this.epoch;
-    if (steps >= this.slices) {
-      this.clear(); // the whole window is older than its span
-    } else {
-      for (let k = 1; k <= steps; k++) this.expire((this.slot + k) % this.slices);
-    }
-    this.epoch = e;
-    this.slot = this.slotOf(e);
+    this.slot = this.ring.advance(this.expireSlot);
   }
 
   /** Subtracts ring slot `s` from the running totals and zeroes it for reuse. */

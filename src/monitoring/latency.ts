@@ -11,6 +11,7 @@
  */
 import * as hdr from 'hdr-histogram-js';
 import { type Clock, systemClock } from './clock.js';
+import { SliceRing } from './time-slices.js';
 
 /** Recorded range: 1 µs resolution up to 60 s; values outside are clamped. */
 export const LATENCY_MAX_MICROS = 60_000_000;
@@ -51,14 +52,14 @@ export function buildLatencyHistogram(bitBucketSize: 32 | 64 = 32): hdr.Histogra
 export class LatencyWindow {
   readonly windowSeconds: number;
   readonly slices: number;
-  private readonly clock: Clock;
-  private readonly sliceMs: number;
+  private readonly time: SliceRing;
   private readonly ring: hdr.Histogram[];
   private readonly total: hdr.Histogram;
   /** reused merge target for window reads (avoids allocating a histogram per scrape) */
   private readonly merged: hdr.Histogram;
-  private epoch: number;
   private slot: number;
+  /** resets one ring slot (bound once: advance runs on every record) */
+  private readonly expireSlot = (s: number) => this.ring[s]!.reset();
 
   constructor(options: LatencyWindowOptions = {}, clock: Clock = systemClock) {
     const windowSeconds = options.windowSeconds ?? 60;
@@ -66,19 +67,13 @@ export class LatencyWindow {
     if (!Number.isFinite(windowSeconds) || windowSeconds <= 0) {
       throw new Error(`latency.windowSeconds: expected a number > 0, got ${windowSeconds}`);
     }
-    if (!Number.isInteger(slices) || slices < 1) {
-      throw new Error(`latency.slices: expected an integer ≥ 1, got ${slices}`);
-    }
+    this.time = new SliceRing(slices, (windowSeconds * 1000) / slices, clock, 'latency');
     this.windowSeconds = windowSeconds;
     this.slices = slices;
-    this.clock = clock;
-    this.sliceMs = (windowSeconds * 1000) / slices;
     this.ring = Array.from({ length: slices }, () => buildLatencyHistogram(32));
     this.total = buildLatencyHistogram(64);
     this.merged = buildLatencyHistogram(32);
-    this.epoch = Math.floor(clock() / this.sliceMs);
-    if (!Number.isFinite(this.epoch)) throw new Error(`latency: clock returned ${clock()}`);
-    this.slot = this.slotOf(this.epoch);
+    this.slot = this.time.slot;
   }
 
   /** Records one latency in microseconds: rounded, clamped to [0, 60 s]; NaN is ignored. */
@@ -114,17 +109,8 @@ export class LatencyWindow {
     return { count: h.totalCount, min, p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max, mean: h.mean };
   }
 
-  private slotOf(epoch: number): number {
-    return ((epoch % this.slices) + this.slices) % this.slices;
-  }
-
   /** Rotates the ring to the current time, resetting slices that left the window. */
   private advance(): void {
-    const e = Math.floor(this.clock() / this.sliceMs);
-    if (!(e > this.epoch)) return; // same slice, or clock stepped back: keep the current slice
-    const steps = Math.min(e - this.epoch, this.slices);
-    for (let k = 1; k <= steps; k++) this.ring[(this.slot + k) % this.slices]!.reset();
-    this.epoch = e;
-    this.slot = this.slotOf(e);
+    this.slot = this.time.advance(this.expireSlot);
   }
 }

@@ -133,7 +133,7 @@ export class PerformanceWindow {
       }
       this.classes = classes;
     }
-    this.ring = new SliceRing(options.slices, options.sliceSeconds, clock, 'performance');
+    this.ring = SliceRing.ofSeconds(options.slices, options.sliceSeconds, clock, 'performance');
     this.slices = options.slices;
     const perClass = this.slices * this.classes;
     const classifier = task !== 'regression';

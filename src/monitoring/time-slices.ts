@@ -1,9 +1,9 @@
 /**
  * The ring of time slices behind every windowed monitor: `slices` slices of `sliceSeconds`
  * each, read from an injectable clock. The window is the slice being filled plus the previous
- * slices − 1, so it spans between (slices − 1) and slices × sliceSeconds of history — the same
- * scheme as the drift window. The ring only tracks time; the owner keeps its storage per slot
- * and zeroes a slot when told it expired.
+ * slices − 1, so it spans between (slices − 1) and slices × sliceSeconds of history. Drift,
+ * latency, data quality and performance windows all rotate with it. The ring only tracks time;
+ * the owner keeps its storage per slot and zeroes a slot when told it expired.
  */
 import type { Clock } from './clock.js';
 
@@ -15,18 +15,30 @@ export class SliceRing {
   private epoch: number;
   private current: number;
 
-  /** `what` names the owner's options in errors, e.g. `performance`. */
-  constructor(slices: number, sliceSeconds: number, clock: Clock, what: string) {
+  /** A ring of `sliceSeconds`-long slices; `what` names the owner's options in errors, e.g. `performance`. */
+  static ofSeconds(slices: number, sliceSeconds: number, clock: Clock, what: string): SliceRing {
     if (!Number.isInteger(slices) || slices < 1) throw new Error(`${what}.slices: expected an integer ≥ 1, got ${slices}`);
     if (!Number.isFinite(sliceSeconds) || sliceSeconds <= 0) {
       throw new Error(`${what}.sliceSeconds: expected a number > 0, got ${sliceSeconds}`);
     }
+    return new SliceRing(slices, sliceSeconds * 1000, clock, what);
+  }
+
+  /** `sliceMs` as the owner computes it (its boundaries are floor(time / sliceMs)). */
+  constructor(slices: number, sliceMs: number, clock: Clock, what: string) {
+    if (!Number.isInteger(slices) || slices < 1) throw new Error(`${what}.slices: expected an integer ≥ 1, got ${slices}`);
+    if (!Number.isFinite(sliceMs) || sliceMs <= 0) throw new Error(`${what}: a slice must last a number of ms > 0, got ${sliceMs}`);
     this.slices = slices;
-    this.sliceMs = sliceSeconds * 1000;
+    this.sliceMs = sliceMs;
     this.clock = clock;
     this.epoch = Math.floor(clock() / this.sliceMs);
     if (!Number.isFinite(this.epoch)) throw new Error(`${what}: clock returned ${clock()}`);
     this.current = this.slotOf(this.epoch);
+  }
+
+  /** The slot being filled, as of the last advance. */
+  get slot(): number {
+    return this.current;
   }
 
   /**

@@ -18,7 +18,6 @@ import type { Metrics } from './metrics.js';
 import { ROLES, type Role } from './role.js';
 import { PerformanceWindow, type PerformanceSnapshot, type PerformanceTask } from './performance.js';
 
-
 /** How a version is watched: its drift window and alerts, how it is scored, its data quality. */
 export interface MonitorSettings {
   drift: DriftOptions;
@@ -43,7 +42,7 @@ class RoleMonitor {
   /** Output columns of the reference, by the names PredictionColumns uses. */
   private readonly outputColumns: { index: number; key: keyof PredictionColumns }[];
 
-  constructor(model: string, version: string, readonly role: Role, reference: Reference | null,
+  constructor(model: string, version: string, role: Role, reference: Reference | null,
     settings: MonitorSettings, metrics: Metrics, clock: Clock) {
     this.latency = new LatencyWindow({ windowSeconds: 60, slices: 6 }, clock);
     this.drift = reference ? new DriftWindow(reference.features, reference.outputs, settings.drift, clock) : null;

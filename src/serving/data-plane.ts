@@ -77,8 +77,9 @@ export class DataPlane {
   }
 
   /**
-   * True while some version's queue is at least half full: protocols then read the routing
-   * fields first and parse the body only once admitted, so refusals stay cheap.
+   * True while some version's queue is at least half full: /predict then reads the routing
+   * fields first and parses the body only once admitted, so refusals stay cheap (v2 parses
+   * inside decode, after admission, always).
    */
   get crowded(): boolean {
     return this.scheduler.crowded;

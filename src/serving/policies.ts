@@ -50,8 +50,7 @@ export class Policies {
       const { primary, canaries } = rolesOf(traffic.get());
       const accuracyOf = (version: string) => {
         const performance = model.versions.get(version)?.monitor.performance('live');
-        const accuracy = performance && 'accuracy' in performance.metrics ? performance.metrics.accuracy : null;
-        return accuracy;
+        return performance && 'accuracy' in performance.metrics ? performance.metrics.accuracy : null;
       };
       for (const trip of guard.evaluate(primary, canaries, accuracyOf)) {
         if (!traffic.isLive(trip.version)) continue;
