@@ -100,7 +100,10 @@ export function mountV2(router: Router, context: V2Context): void {
       checkBinaryContentType(ex.contentType);
       ({ header: text, binary } = splitBinaryBody(await ex.readBytes(context.maxBodyBytes), headerLength));
     }
-    // A named version is checked by the data plane (404 unknown, 503 not ready). Parsed only once the version's queue has admitted the request.
+    // The data plane checks a named version too; checked here first, a request that also has a
+    // bad header (X-Timeout-Ms) is answered with the version's 404 or 503, as it always was.
+    if (pinned !== undefined) findVersion(model, pinned);
+    // Parsed only once the version's queue has admitted the request.
     let body: Record<string, unknown> | undefined;
     const prediction = await context.plane.predict({
       model,
