@@ -119,7 +119,9 @@ describe('SIGTERM', () => {
     // refusal exactly, while an admitted request is held.)
     const late = await pollUntil('a new connection to be refused after SIGTERM', async () => {
       const outcome = await connectOutcome(server.port);
-      return outcome === 'connected' ? undefined : outcome;
+      // A connection that completed its handshake into the listen backlog just as the listener
+      // closed is reset, not refused: it raced the close. The next one shows the closed port.
+      return outcome === 'connected' || outcome === 'ECONNRESET' ? undefined : outcome;
     }, 60_000, 10);
     expect(late, 'a new connection after SIGTERM').toBe('ECONNREFUSED');
 
