@@ -3,8 +3,9 @@
  *
  * A ring of `slices` HDR histograms covers the recent window (the current slice plus the
  * previous slices − 1, i.e. between (slices − 1)/slices × windowSeconds and windowSeconds of
- * history), plus one since-start histogram. Recording is O(1) into two histograms; the window
- * view is merged at read time (scrape), never per request.
+ * history). A slice leaving the window is folded into the since-start histogram, so a request
+ * is recorded once, into its slice (a second record per request cost ≈ 150 ns, measured); both
+ * views are merged at read time (scrape), never per request.
  *
  * Uses the pure-JS histograms of hdr-histogram-js: the wasm build needs asynchronous
  * initialisation and cannot be mixed with JS histograms in add().
@@ -54,12 +55,18 @@ export class LatencyWindow {
   readonly slices: number;
   private readonly time: SliceRing;
   private readonly ring: hdr.Histogram[];
-  private readonly total: hdr.Histogram;
-  /** reused merge target for window reads (avoids allocating a histogram per scrape) */
+  /** the slices that have left the window */
+  private readonly past: hdr.Histogram;
+  /** reused merge target for reads (avoids allocating a histogram per scrape) */
   private readonly merged: hdr.Histogram;
   private slot: number;
-  /** resets one ring slot (bound once: advance runs on every record) */
-  private readonly expireSlot = (s: number) => this.ring[s]!.reset();
+  /** folds one ring slot into the past and empties it (bound once: advance runs on every record) */
+  private readonly expireSlot = (s: number) => {
+    const slice = this.ring[s]!;
+    if (slice.totalCount === 0) return;
+    this.past.add(slice);
+    slice.reset();
+  };
 
   constructor(options: LatencyWindowOptions = {}, clock: Clock = systemClock) {
     const windowSeconds = options.windowSeconds ?? 60;
@@ -71,8 +78,8 @@ export class LatencyWindow {
     this.windowSeconds = windowSeconds;
     this.slices = slices;
     this.ring = Array.from({ length: slices }, () => buildLatencyHistogram(32));
-    this.total = buildLatencyHistogram(64);
-    this.merged = buildLatencyHistogram(32);
+    this.past = buildLatencyHistogram(64);
+    this.merged = buildLatencyHistogram(64);
     this.slot = this.time.slot;
   }
 
@@ -82,7 +89,6 @@ export class LatencyWindow {
     this.advance();
     const v = micros <= 0 ? 0 : micros >= LATENCY_MAX_MICROS ? LATENCY_MAX_MICROS : Math.round(micros);
     this.ring[this.slot]!.recordValue(v);
-    this.total.recordValue(v);
   }
 
   /**
@@ -92,15 +98,11 @@ export class LatencyWindow {
    * max 138956), so each is clamped to the recorded min and max, which HDR keeps exactly.
    */
   percentiles(which: 'window' | 'total'): LatencyPercentiles {
-    let h: hdr.Histogram;
-    if (which === 'total') {
-      h = this.total;
-    } else {
-      this.advance();
-      h = this.merged;
-      h.reset();
-      for (const slice of this.ring) if (slice.totalCount > 0) h.add(slice);
-    }
+    this.advance();
+    const h = this.merged;
+    h.reset();
+    if (which === 'total') h.add(this.past);
+    for (const slice of this.ring) if (slice.totalCount > 0) h.add(slice);
     if (h.totalCount === 0) return { count: 0, min: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
     // Percentile 0 is the lowest value of the first occupied bucket: 0 exactly when a 0 was recorded.
     const min = h.getValueAtPercentile(0) === 0 ? 0 : h.minNonZeroValue;
