@@ -51,7 +51,7 @@ export class RowSchema {
         })
       : null;
     this.floatingInput = this.featureInput() !== null;
-    this.fast = compileFastRows(input.type, width, featureNames, features, maxInstances);
+    this.fast = compileFastRows(input.type, width, features, maxInstances);
   }
 
   /** Tensor dims for `rows` rows: [rows, width], or [rows] for a one-dimensional input. */
