@@ -137,7 +137,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   const set = (spec: FlagSpec, raw: string, source: string) => {
     const record = options as unknown as Record<string, unknown>;
     if (spec.kind === 'urls') record[spec.key] = [...(record[spec.key] as string[]), raw];
-    else record[spec.key] = convert(spec, raw, source);
+    else record[spec.key] = convert(spec.kind, raw, source);
   };
   for (const spec of Object.values(FLAGS)) {
     const raw = spec.env ? env[spec.env] : undefined;
@@ -193,10 +193,10 @@ function allowedHosts(names: string[] | null, bindHost: string): string[] | null
   return names;
 }
 
-function convert(spec: FlagSpec, raw: string, source: string): unknown {
-  switch (spec.kind) {
+/** One flag's value (urls are collected by parseOptions, never converted). */
+function convert(kind: Exclude<FlagSpec['kind'], 'urls'>, raw: string, source: string): unknown {
+  switch (kind) {
     case 'string':
-    case 'urls':
       return raw;
     case 'list':
       return raw.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);

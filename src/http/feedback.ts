@@ -2,7 +2,7 @@
 // request ids are outcomes, not errors: the answer is 200 with what became of each label. A
 // single item that is invalid answers 400 naming the field (and is counted); in a batch the
 // invalid items are listed by index and the rest are scored.
-import { badRequest, notFound } from '../errors.js';
+import { badRequest } from '../errors.js';
 import type { FeedbackService } from '../serving/feedback.js';
 import type { ModelRegistry } from '../serving/registry.js';
 import { readJsonObject } from './json-body.js';
@@ -25,8 +25,7 @@ export function mountFeedback(router: Router, context: FeedbackContext): void {
       const body = await readJsonObject(exchange, context.maxBodyBytes);
       const { model: name, feedback: items, ...item } = body;
       if (typeof name !== 'string' || name === '') throw badRequest('model is required: the name of a served model');
-      const model = context.registry.get(name);
-      if (!model) throw notFound(`unknown model '${name}' (models: ${[...context.registry.models.keys()].join(', ')})`);
+      const model = context.registry.require(name);
       if (items === undefined) {
         const result = context.feedback.record(model, item, '');
         if (result.outcome === 'invalid') throw badRequest(result.error!);

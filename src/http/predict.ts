@@ -3,7 +3,7 @@
 // routing fields, makes one call into the data plane, and encodes what comes back. While queues
 // are crowded the body is parsed only once the version's queue has admitted the request: a
 // refusal then costs reading the body and skimming its top-level keys (predict-fields.ts).
-import { badRequest, notFound } from '../errors.js';
+import { badRequest } from '../errors.js';
 import type { DataPlane } from '../serving/data-plane.js';
 import type { ModelRegistry } from '../serving/registry.js';
 import type { ServedVersion } from '../serving/served-version.js';
@@ -54,10 +54,7 @@ export function mountPredict(router: Router, context: PredictContext): void {
       const skimmed = context.plane.crowded ? skimPredictFields(text) : null;
       const fields: PredictFields = skimmed ?? (body() as unknown as PredictFields);
       if (typeof fields.model !== 'string' || fields.model === '') throw badRequest('model is required: the name of a served model');
-      const model = context.registry.get(fields.model);
-      if (!model) {
-        throw notFound(`unknown model '${fields.model}' (models: ${[...context.registry.models.keys()].join(', ')})`);
-      }
+      const model = context.registry.require(fields.model);
       const pinned = fields.version;
       if (pinned !== undefined && typeof pinned !== 'string' && !Number.isInteger(pinned)) {
         throw badRequest('version must be a string such as "2"');

@@ -24,11 +24,6 @@ export interface V2Context {
 
 export function mountV2(router: Router, context: V2Context): void {
   const { registry } = context;
-  const findModel = (name: string): ServedModel => {
-    const model = registry.get(name);
-    if (!model) throw notFound(`unknown model '${name}' (models: ${[...registry.models.keys()].join(', ')})`);
-    return model;
-  };
   const findVersion = (model: ServedModel, version: string): ServedVersion => {
     const served = model.versions.get(version);
     if (served) return served;
@@ -55,25 +50,25 @@ export function mountV2(router: Router, context: V2Context): void {
       },
     }, 'probe')
     .route('/v2/models/:model', {
-      GET: (ex, [name]) => ex.sendJson(200, metadata(findModel(name!), defaultVersion(findModel(name!)))),
+      GET: (ex, [name]) => ex.sendJson(200, metadata(registry.require(name!), defaultVersion(registry.require(name!)))),
     })
     .route('/v2/models/:model/versions/:version', {
       GET: (ex, [name, version]) => {
-        const model = findModel(name!);
+        const model = registry.require(name!);
         ex.sendJson(200, metadata(model, findVersion(model, version!)));
       },
     })
     .route('/v2/models/:model/ready', {
-      GET: (ex, [name]) => readiness(ex, findModel(name!), undefined),
+      GET: (ex, [name]) => readiness(ex, registry.require(name!), undefined),
     })
     .route('/v2/models/:model/versions/:version/ready', {
-      GET: (ex, [name, version]) => readiness(ex, findModel(name!), version),
+      GET: (ex, [name, version]) => readiness(ex, registry.require(name!), version),
     })
     .route('/v2/models/:model/infer', {
-      POST: (ex, [name]) => infer(ex, findModel(name!), undefined),
+      POST: (ex, [name]) => infer(ex, registry.require(name!), undefined),
     })
     .route('/v2/models/:model/versions/:version/infer', {
-      POST: (ex, [name, version]) => infer(ex, findModel(name!), version),
+      POST: (ex, [name, version]) => infer(ex, registry.require(name!), version),
     });
 
   function readiness(ex: Exchange, model: ServedModel, version: string | undefined): void {

@@ -61,14 +61,24 @@ interface PendingBroadcast {
 /** The main thread's side of one worker: its slots, which are free, and what runs in the others. */
 class WorkerLink {
   readonly rings: Rings;
-  readonly free: number[];
+  readonly free: number[] = [];
   readonly running = new Map<number, Task>();
   /** Completions already read. */
   seen = 0;
 
   constructor(readonly channel: Channel) {
     this.rings = new Rings(channel);
-    this.free = channel.slots.map((_, i) => i).reverse();
+    this.reset();
+  }
+
+  /** As a new worker finds it: every slot free, none running, empty rings. */
+  reset(): void {
+    this.running.clear();
+    this.free.length = 0;
+    // Highest first, so that pop() hands out slot 0 first.
+    for (let slot = this.channel.slots.length - 1; slot >= 0; slot--) this.free.push(slot);
+    this.rings.reset();
+    this.seen = 0;
   }
 }
 
@@ -254,10 +264,7 @@ export class InferencePool {
         else unstarted.push(task);
       }
       this.running -= link.running.size;
-      link.running.clear();
-      link.free.splice(0, link.free.length, ...link.channel.slots.map((_, i) => i).reverse());
-      link.rings.reset();
-      link.seen = 0;
+      link.reset();
       this.waiting.unshift(...unstarted);
       this.serve(link);
       this.feed(link);

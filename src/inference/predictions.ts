@@ -54,24 +54,22 @@ export class PredictionReader {
 
   /** The class probabilities of every row (rows × classes, row-major), or null without them. */
   probabilities(outputs: readonly WireTensor[]): Float32Array | Float64Array | null {
-    if (!this.probabilitiesName) return null;
-    const tensor = outputs.find((o) => o.name === this.probabilitiesName);
+    const tensor = outputNamed(outputs, this.probabilitiesName);
     return tensor && (tensor.data instanceof Float32Array || tensor.data instanceof Float64Array) ? tensor.data : null;
   }
 
   /** Numeric per-row columns (label as class index, probability of that label, value). */
   columns(outputs: readonly WireTensor[], rows: number): PredictionColumns {
-    const byName = (name: string | undefined) => (name ? outputs.find((o) => o.name === name) : undefined);
     if (this.task === 'regression') {
-      const value = byName(this.valueName)!;
+      const value = outputNamed(outputs, this.valueName)!;
       const column = new Float64Array(rows);
       const stride = value.data.length / rows;
       for (let r = 0; r < rows; r++) column[r] = Number((value.data as Float32Array)[r * stride]);
       return { value: column };
     }
     if (this.task === 'raw') return {};
-    const probabilities = byName(this.probabilitiesName);
-    const label = byName(this.labelName);
+    const probabilities = outputNamed(outputs, this.probabilitiesName);
+    const label = outputNamed(outputs, this.labelName);
     const labels = new Float64Array(rows);
     const confidence = probabilities ? new Float64Array(rows) : undefined;
     const classes = probabilities ? probabilities.data.length / rows : 0;
@@ -94,8 +92,8 @@ export class PredictionReader {
       for (let r = 0; r < rows; r++) out += `${r ? ',' : ''}{"value":${jsonNumber(value[r]!)}}`;
       return out + ']';
     }
-    const probabilities = this.probabilitiesName ? outputs.find((o) => o.name === this.probabilitiesName) : undefined;
-    const label = this.labelName ? outputs.find((o) => o.name === this.labelName) : undefined;
+    const probabilities = outputNamed(outputs, this.probabilitiesName);
+    const label = outputNamed(outputs, this.labelName);
     const stringLabels = label && Array.isArray(label.data) ? label.data as string[] : undefined;
     const probs = probabilities?.data as Float32Array | undefined;
     const classes = probs ? probs.length / rows : 0;
@@ -131,8 +129,8 @@ export class PredictionReader {
       for (let r = 0; r < rows; r++) result[r] = { value: columns.value![r] };
       return result;
     }
-    const probabilities = this.probabilitiesName ? outputs.find((o) => o.name === this.probabilitiesName) : undefined;
-    const label = this.labelName ? outputs.find((o) => o.name === this.labelName) : undefined;
+    const probabilities = outputNamed(outputs, this.probabilitiesName);
+    const label = outputNamed(outputs, this.labelName);
     const classes = probabilities ? probabilities.data.length / rows : 0;
     const names = this.config?.classes;
     for (let r = 0; r < rows; r++) {
@@ -148,6 +146,16 @@ export class PredictionReader {
     }
     return result;
   }
+}
+
+/**
+ * The output tensor called `name` (none when `name` is unset). By name, not position: a
+ * batch's outputs are listed as the session returned them. A loop, not find(), to make no
+ * closure per call.
+ */
+function outputNamed(outputs: readonly WireTensor[], name: string | undefined): WireTensor | undefined {
+  if (name) for (const output of outputs) if (output.name === name) return output;
+  return undefined;
 }
 
 /** A number as JSON writes it (non-finite numbers become null). */

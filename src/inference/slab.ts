@@ -6,7 +6,7 @@
 // wait on with Atomics. So a batch costs no structured clone and no MessagePort, and a worker
 // that is still busy picks the next batch up without being woken at all.
 // Both threads import this file; it knows tensors, not models or HTTP.
-import { allocate, type OrtType, type TensorData, type TypedArray, type WireTensor } from './tensors.js';
+import { allocate, ORT_TYPES, type TensorData, type TypedArray, type WireTensor } from './tensors.js';
 
 // ES2024 members Node 20 has and TypeScript's ES2022 library does not declare.
 declare global {
@@ -39,11 +39,7 @@ const STATUS_FAILED = 2;
 const SLOT_MAX_BYTES = 1 << 30;
 const SLOT_INITIAL_BYTES = 64 * 1024;
 
-const TYPES: readonly OrtType[] = [
-  'bool', 'uint8', 'uint16', 'uint32', 'uint64', 'int8', 'int16', 'int32', 'int64',
-  'float16', 'float32', 'float64', 'string',
-];
-const TYPE_CODE = new Map(TYPES.map((t, i) => [t, i]));
+const TYPE_CODE = new Map(ORT_TYPES.map((t, i) => [t, i]));
 
 /** Bin counts of a batch's feature rows (see config/reference-bins.ts countBins). */
 export interface FeatureBins {
@@ -290,7 +286,7 @@ class SlotCursor {
 
   readTensor(): WireTensor {
     const name = this.readString();
-    const type = TYPES[this.readU32()]!;
+    const type = ORT_TYPES[this.readU32()]!;
     const dims = new Array<number>(this.readU32());
     for (let i = 0; i < dims.length; i++) dims[i] = this.readU32();
     let data: TensorData;

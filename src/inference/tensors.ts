@@ -49,9 +49,8 @@ const ORT_TO_V2 = Object.fromEntries(
 
 export const V2_DATATYPES = Object.keys(V2_TO_ORT) as V2Datatype[];
 
-export function v2ToOrt(datatype: V2Datatype): OrtType {
-  return V2_TO_ORT[datatype];
-}
+/** Every ORT type, in the order above: slab.ts writes a type as its index here. */
+export const ORT_TYPES: readonly OrtType[] = Object.values(V2_TO_ORT);
 
 export function ortToV2(type: OrtType): V2Datatype {
   return ORT_TO_V2[type];

@@ -42,11 +42,11 @@ export class AlertNotifier {
       if (!known) return;
       this.firing.delete(key);
     }
-    const targets = [...new Set([...this.globalUrls, ...urls])];
-    if (!this.webhook || targets.length === 0) return;
+    if (!this.webhook || (this.globalUrls.length === 0 && urls.length === 0)) return;
     const message = webhookMessage({ name, status, labels, annotations, startsAt: known?.startsAt ?? now, endsAt: status === 'resolved' ? now : undefined },
       this.externalURL);
-    this.webhook.send(message, targets);
+    // A URL both global and the model's own is still posted once: send() skips repeats.
+    this.webhook.send(message, [...this.globalUrls, ...urls]);
   }
 
   /** Alerts firing now, oldest first. */

@@ -198,7 +198,7 @@ export class AlertWebhook {
     return url;
   }
 
-  /** Queues one JSON body for each URL (all configured ones when `urls` is omitted); never blocks. */
+  /** Queues one JSON body for each URL, once each (all configured ones when `urls` is omitted); never blocks. */
   send(body: unknown, urls?: readonly string[]): void {
     const json = JSON.stringify(body);
     if (urls === undefined) for (const receiver of this.receivers.values()) receiver.enqueue(json);

@@ -26,8 +26,8 @@
  * and PSI alone decides.
  */
 import { twoSampleChiSquare } from './chi-square.js';
-import { type Clock, systemClock } from './clock.js';
-import type { ColumnKind, DriftWindow, ReferenceColumn } from './drift.js';
+import type { Clock } from './clock.js';
+import type { ColumnKind, DriftColumnSnapshot, DriftWindow, ReferenceColumn } from './drift.js';
 
 export interface DriftAlertOptions {
   /** PSI at or above which drift counts as large */
@@ -84,15 +84,15 @@ export class DriftAlertPolicy {
   private readonly alerting: Uint8Array;
   private readonly raiseStreak: Int32Array;
   private readonly clearStreak: Int32Array;
-  private readonly sliceMs: number;
-  /** time slice of the last evaluation */
-  private lastEpoch = -Infinity;
+  /** the window's slicesExpired at the last evaluation (-1: none yet) */
+  private evaluatedSlice = -1;
 
   constructor(
     private readonly window: DriftWindow,
     reference: { rows: number; features: readonly ReferenceColumn[]; outputs: readonly ReferenceColumn[] },
     options: Partial<DriftAlertOptions> = {},
-    private readonly clock: Clock = systemClock,
+    /** Unused: the window's own time slices say when to evaluate. Kept for the callers that pass it. */
+    _clock?: Clock,
   ) {
     const opts = { ...DEFAULT_DRIFT_ALERT_OPTIONS, ...options };
     if (!Number.isFinite(opts.psiAlert) || opts.psiAlert <= 0) throw new Error(`drift.psi_alert: expected a number > 0, got ${opts.psiAlert}`);
@@ -112,14 +112,13 @@ export class DriftAlertPolicy {
     this.alerting = new Uint8Array(count);
     this.raiseStreak = new Int32Array(count);
     this.clearStreak = new Int32Array(count);
-    this.sliceMs = window.options.sliceSeconds * 1000;
   }
 
   /** Every column's drift, significance and alert state; changes nothing. */
   assess(): ColumnDrift[] {
-    const psis = this.psis();
-    const threshold = this.threshold(psis);
-    return psis.map((psi, c) => this.column(c, psi, threshold));
+    const columns = this.window.snapshot();
+    const threshold = this.threshold(columns);
+    return columns.map((column, c) => this.column(c, column, threshold));
   }
 
   /**
@@ -127,22 +126,23 @@ export class DriftAlertPolicy {
    * within the same time slice (or after the clock stepped back) return no transitions.
    */
   evaluate(): DriftAlertTransition[] {
-    const epoch = Math.floor(this.clock() / this.sliceMs);
-    if (!(epoch > this.lastEpoch)) return [];
-    this.lastEpoch = epoch;
-    const psis = this.psis();
-    const threshold = this.threshold(psis);
+    // The slice is the window's, read with the columns: the two cannot disagree.
+    const columns = this.window.snapshot();
+    const slice = this.window.slicesExpired;
+    if (!(slice > this.evaluatedSlice)) return [];
+    this.evaluatedSlice = slice;
+    const threshold = this.threshold(columns);
     const transitions: DriftAlertTransition[] = [];
     const { psiAlert, consecutive } = this.options;
-    for (let c = 0; c < psis.length; c++) {
-      const psi = psis[c]!;
+    for (let c = 0; c < columns.length; c++) {
+      const psi = columns[c]!.psi;
       if (psi === null) {
         // Too few rows: no evidence either way; a streak must start again.
         this.raiseStreak[c] = 0;
         this.clearStreak[c] = 0;
         continue;
       }
-      const d = this.column(c, psi, threshold);
+      const d = this.column(c, columns[c]!, threshold);
       let state: DriftAlertTransition['state'] | null = null;
       if (this.alerting[c] === 0) {
         this.raiseStreak[c] = psi >= psiAlert && d.significant ? this.raiseStreak[c]! + 1 : 0;
@@ -165,21 +165,15 @@ export class DriftAlertPolicy {
     return this.alerting[column] === 1;
   }
 
-  private psis(): (number | null)[] {
-    return Array.from({ length: this.window.columnCount }, (_, c) => this.window.psi(c));
-  }
-
   /** Bonferroni: alpha shared by the columns with enough rows, over the looks per window span. */
-  private threshold(psis: readonly (number | null)[]): number {
-    return this.options.alpha / (Math.max(psis.filter((p) => p !== null).length, 1) * this.window.options.slices);
+  private threshold(columns: readonly DriftColumnSnapshot[]): number {
+    return this.options.alpha / (Math.max(columns.filter((column) => column.psi !== null).length, 1) * this.window.options.slices);
   }
 
-  private column(c: number, psi: number | null, threshold: number): ColumnDrift {
-    const window = this.window;
-    const n = window.count(c);
-    const base = { column: window.names[c]!, kind: window.kinds[c]!, n, alert: this.alerting[c] === 1 };
+  private column(c: number, { name, kind, n, psi, counts }: DriftColumnSnapshot, threshold: number): ColumnDrift {
+    const base = { column: name, kind, n, alert: this.alerting[c] === 1 };
     if (psi === null) return { ...base, psi, psi_noise: null, p_value: null, significant: false };
-    const p = this.referenceRows > 0 ? twoSampleChiSquare(window.binCounts(c), this.proportions[c]!, this.referenceRows).pValue : null;
+    const p = this.referenceRows > 0 ? twoSampleChiSquare(counts, this.proportions[c]!, this.referenceRows).pValue : null;
     return {
       ...base, psi,
       psi_noise: expectedPsiNoise(this.referenceBins[c]!, n, this.referenceRows),

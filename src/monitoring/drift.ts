@@ -46,6 +46,8 @@ export interface DriftColumnSnapshot {
   n: number;
   psi: number | null;
   ks: number | null;
+  /** window bin counts: a read-only view over the running totals, valid until the next observation */
+  counts: Float64Array;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -147,6 +149,7 @@ export class DriftWindow {
   private slot: number;
   /** expires one ring slot (bound once: advance runs on every observation) */
   private readonly expireSlot = (s: number) => this.expire(s);
+  private expiredSlots = 0;
   private readonly dirty: Uint8Array;
   private readonly cachedPsi: Float64Array;
   private readonly cachedKs: Float64Array;
@@ -353,9 +356,10 @@ export class DriftWindow {
     return this.cachedKs[column]!;
   }
 
-  /** Every column's count, PSI and KS. */
+  /** Every column's count, PSI, KS and bin counts, all as of one reading of the clock. */
   snapshot(): DriftColumnSnapshot[] {
     this.advance();
+    const { binBase } = this.layout;
     const out: DriftColumnSnapshot[] = [];
     for (let c = 0; c < this.columnCount; c++) {
       const ok = this.enough(c);
@@ -366,9 +370,19 @@ export class DriftWindow {
         n: this.n[c]!,
         psi: ok ? this.cachedPsi[c]! : null,
         ks: ok ? this.cachedKs[c]! : null,
+        counts: this.counts.subarray(binBase[c]!, binBase[c + 1]!),
       });
     }
     return out;
+  }
+
+  /**
+   * Slots expired since the window was made: it changes exactly when the window moves into a
+   * new time slice. Reading it does not move the window, so read right after snapshot() it is
+   * that snapshot's.
+   */
+  get slicesExpired(): number {
+    return this.expiredSlots;
   }
 
   /** Empties the window (lifetime bin counts and non-finite counters are kept). */
@@ -393,6 +407,7 @@ export class DriftWindow {
 
   /** Subtracts ring slot `s` from the running totals and zeroes it for reuse. */
   private expire(s: number): void {
+    this.expiredSlots++;
     const { counts, sliceCounts, totalBins } = this;
     const base = s * totalBins;
     for (let i = 0; i < totalBins; i++) {

@@ -2,7 +2,7 @@
 // and the load/unload life cycle that keeps every worker in step before traffic is routed.
 // Each version's state moves loading → ready → draining → (gone), or loading → unavailable.
 import type { Logger } from 'pino';
-import { VigilError } from '../errors.js';
+import { notFound, VigilError } from '../errors.js';
 import type { BatchScheduler } from '../inference/batcher.js';
 import type { InferencePool } from '../inference/pool.js';
 import type { Clock } from '../monitoring/clock.js';
@@ -35,6 +35,13 @@ export class ModelRegistry {
 
   get(name: string): ServedModel | undefined {
     return this.models.get(name);
+  }
+
+  /** The model called `name`, or a 404 that lists the served models. */
+  require(name: string): ServedModel {
+    const model = this.models.get(name);
+    if (!model) throw notFound(`unknown model '${name}' (models: ${[...this.models.keys()].join(', ')})`);
+    return model;
   }
 
   /** Builds the serving state for one scanned model and loads its versions into every worker. */

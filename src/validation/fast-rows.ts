@@ -20,14 +20,14 @@ export interface FastRowDecoder {
 export function compileFastRows(
   type: OrtType,
   width: number,
-  featureNames: readonly string[] | null,
+  /** The named features in column order, or null when rows come as arrays only. */
   features: readonly FeatureConfig[] | null,
   maxInstances: number,
 ): FastRowDecoder | null {
   if (type !== 'float32' && type !== 'float64') return null;
   const Data = type === 'float32' ? Float32Array : Float64Array;
   const writeArray = compileArrayRow(width, features);
-  const writeObject = featureNames && features ? compileObjectRow(features) : null;
+  const writeObject = features ? compileObjectRow(features) : null;
   const writeRow: RowWriter = (row, data, offset) =>
     Array.isArray(row) ? writeArray(row, data, offset) : writeObject !== null && writeObject(row, data, offset);
   return {

@@ -39,19 +39,24 @@ export class RowSchema {
     this.fill = Array.from({ length: width }, (_, i) => fillValue(features?.[i]?.missing, features?.[i]?.name, input.type));
     this.scratch = new Array<number>(width).fill(0);
     const itemSchemas = features
-      ? features.map(featureSchema)
+      ? features.map((feature, i) => featureSchema(feature, this.fillsMissing(i)))
       : Array.from({ length: width }, () => ({ type: 'number' }));
     this.validateArray = ajv.compile({ type: 'array', minItems: width, maxItems: width, items: itemSchemas });
     this.validateObject = features
       ? ajv.compile({
           type: 'object',
           additionalProperties: false,
-          required: features.filter((_, i) => this.fill[i] === null).map((f) => f.name),
-          properties: Object.fromEntries(features.map((f) => [f.name, featureSchema(f)])),
+          required: features.filter((_, i) => !this.fillsMissing(i)).map((f) => f.name),
+          properties: Object.fromEntries(features.map((f, i) => [f.name, featureSchema(f, this.fillsMissing(i))])),
         })
       : null;
     this.floatingInput = this.featureInput() !== null;
-    this.fast = compileFastRows(input.type, width, featureNames, features, maxInstances);
+    this.fast = compileFastRows(input.type, width, features, maxInstances);
+  }
+
+  /** Whether column `i` has a missing-value policy, so an absent or null value is filled, not refused. */
+  fillsMissing(i: number): boolean {
+    return this.fill[i] !== null;
   }
 
   /** Tensor dims for `rows` rows: [rows, width], or [rows] for a one-dimensional input. */
@@ -182,10 +187,10 @@ function valueReason(error: ErrorObject, value: unknown): string {
   return 'type';
 }
 
-function featureSchema(feature: FeatureConfig): Record<string, unknown> {
+/** `fillsMissing`: the feature has a missing-value policy, so it also takes null (absent keys are allowed by `required`). */
+function featureSchema(feature: FeatureConfig, fillsMissing: boolean): Record<string, unknown> {
   const type = feature.type ?? 'number';
-  // A feature with a missing-value policy also takes null (absent keys are allowed by `required`).
-  const schema: Record<string, unknown> = { type: (feature.missing ?? 'reject') === 'reject' ? type : [type, 'null'] };
+  const schema: Record<string, unknown> = { type: fillsMissing ? [type, 'null'] : type };
   if (feature.minimum !== undefined) schema.minimum = feature.minimum;
   if (feature.maximum !== undefined) schema.maximum = feature.maximum;
   return schema;

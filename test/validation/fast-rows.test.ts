@@ -82,7 +82,7 @@ describe.each([
 ] as const)('fast /predict decoder, %s input, named features %s', (type, named) => {
   it('agrees with the schema path on accepted and rejected bodies, and on every message', () => {
     const schema = schemaFor(type, named);
-    const fast = compileFastRows(type, schema.width, schema.featureNames, named ? NAMED : null, MAX_INSTANCES)!;
+    const fast = compileFastRows(type, schema.width, named ? NAMED : null, MAX_INSTANCES)!;
     let fastAccepted = 0;
     let accepted = 0;
     let rejected = 0;
@@ -109,6 +109,6 @@ describe.each([
 });
 
 it('has no fast path for integer inputs (the schema path decodes them)', () => {
-  expect(compileFastRows('int64', 3, null, null, 10)).toBeNull();
-  expect(compileFastRows('int32', 3, null, null, 10)).toBeNull();
+  expect(compileFastRows('int64', 3, null, 10)).toBeNull();
+  expect(compileFastRows('int32', 3, null, 10)).toBeNull();
 });
