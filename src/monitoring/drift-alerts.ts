@@ -26,7 +26,6 @@
  * and PSI alone decides.
  */
 import { twoSampleChiSquare } from './chi-square.js';
-import type { Clock } from './clock.js';
 import type { ColumnKind, DriftColumnSnapshot, DriftWindow, ReferenceColumn } from './drift.js';
 
 export interface DriftAlertOptions {
@@ -91,8 +90,6 @@ export class DriftAlertPolicy {
     private readonly window: DriftWindow,
     reference: { rows: number; features: readonly ReferenceColumn[]; outputs: readonly ReferenceColumn[] },
     options: Partial<DriftAlertOptions> = {},
-    /** Unused: the window's own time slices say when to evaluate. Kept for the callers that pass it. */
-    _clock?: Clock,
   ) {
     const opts = { ...DEFAULT_DRIFT_ALERT_OPTIONS, ...options };
     if (!Number.isFinite(opts.psiAlert) || opts.psiAlert <= 0) throw new Error(`drift.psi_alert: expected a number > 0, got ${opts.psiAlert}`);

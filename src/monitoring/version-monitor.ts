@@ -46,7 +46,7 @@ class RoleMonitor {
     settings: MonitorSettings, metrics: Metrics, clock: Clock) {
     this.latency = new LatencyWindow({ windowSeconds: 60, slices: 6 }, clock);
     this.drift = reference ? new DriftWindow(reference.features, reference.outputs, settings.drift, clock) : null;
-    this.driftAlerts = this.drift && reference ? new DriftAlertPolicy(this.drift, reference, settings.driftAlerts, clock) : null;
+    this.driftAlerts = this.drift && reference ? new DriftAlertPolicy(this.drift, reference, settings.driftAlerts) : null;
     const scoring = settings.scoring;
     this.performance = scoring
       ? new PerformanceWindow(scoring.task, scoring.classes, { slices: settings.drift.slices, sliceSeconds: settings.drift.sliceSeconds }, clock)

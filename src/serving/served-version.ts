@@ -92,8 +92,7 @@ export class ServedVersion {
     this.reader = new PredictionReader(model.task, outputs, config);
     const monitor = watch(this.reader, rows?.featureNames ?? null);
     this.monitor = monitor;
-    const fillsMissing = config?.features?.some((f) => (f.missing ?? 'reject') !== 'reject') ?? false;
-    this.binning = defaults.monitoring && artifact.reference && featureInput && !fillsMissing
+    this.binning = defaults.monitoring && artifact.reference && featureInput && rows?.fillsAnyMissing === false
       ? { input: featureInput.name, edges: artifact.reference.features.map((f) => f.edges) }
       : null;
     if (this.binning) this.target.onFeatureBins = (role, bins) => monitor.observeInputBins(role, bins);

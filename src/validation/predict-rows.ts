@@ -59,6 +59,11 @@ export class RowSchema {
     return this.fill[i] !== null;
   }
 
+  /** Whether any column has a missing-value policy. */
+  get fillsAnyMissing(): boolean {
+    return this.fill.some((value) => value !== null);
+  }
+
   /** Tensor dims for `rows` rows: [rows, width], or [rows] for a one-dimensional input. */
   private dims(rows: number): number[] {
     return this.input.shape?.length === 1 ? [rows] : [rows, this.width];

@@ -100,7 +100,7 @@ function sampledReference(r: () => number, rows: number): ReferenceFile {
 /** A drift window (12 × 300 s, min 200 rows) and its alert policy on one clock, as the server builds them. */
 function monitor(ref: ReferenceFile, options: Partial<DriftAlertOptions>, clock: () => number) {
   const window = new DriftWindow(ref.features, ref.outputs, { slices: 12, sliceSeconds: 300, minSamples: 200 }, clock);
-  return { window, policy: new DriftAlertPolicy(window, ref, options, clock) };
+  return { window, policy: new DriftAlertPolicy(window, ref, options) };
 }
 
 /** Held-out breast-cancer rows with the model's outputs, as the window sees them (features, label, max probability). */
@@ -135,7 +135,7 @@ describe('drift alerts under sampling noise (seeded simulation)', () => {
       const window = new DriftWindow(ref.features, ref.outputs, { slices: 12, sliceSeconds: 300, minSamples: 200 }, () => 0);
       for (let w = 0; w < windowsPerReference; w++) {
         window.clear();
-        const policy = new DriftAlertPolicy(window, ref, { alpha: ALPHA, consecutive: 1 }, () => 0);
+        const policy = new DriftAlertPolicy(window, ref, { alpha: ALPHA, consecutive: 1 });
         for (let i = 0; i < 200; i++) {
           drawRow(r, row);
           window.observeRows(row, 1, WIDTH, 0, WIDTH);
@@ -249,7 +249,7 @@ describe('DriftAlertPolicy', () => {
     let now = 0;
     const ref = { rows: 1000, features: [two('x')], outputs: [] };
     const window = new DriftWindow(ref.features, [], { slices: 12, sliceSeconds: 10, minSamples: 10 }, () => now);
-    const policy = new DriftAlertPolicy(window, ref, { consecutive: 2, alpha: 0.01 }, () => now);
+    const policy = new DriftAlertPolicy(window, ref, { consecutive: 2, alpha: 0.01 });
     const observe = (value: number, times: number) => { for (let i = 0; i < times; i++) window.observe(0, value); };
     observe(1, 50); // all in the upper bin: PSI ≈ 3.9, p ≈ 0
     expect(policy.evaluate()).toEqual([]); // slice 0: first evaluation
@@ -281,7 +281,7 @@ describe('DriftAlertPolicy', () => {
     // 15 of 20 in one bin vs a 20-row reference at 50/50: PSI 0.27, but p ≈ 0.11.
     const small = { rows: 20, features: [two('x')], outputs: [] };
     const w1 = new DriftWindow(small.features, [], { minSamples: 20 }, () => 0);
-    const p1 = new DriftAlertPolicy(w1, small, { consecutive: 1 }, () => 0);
+    const p1 = new DriftAlertPolicy(w1, small, { consecutive: 1 });
     observe(w1, 5, 15);
     const [d] = p1.assess();
     expect(d!.psi).toBeGreaterThan(0.2);
@@ -289,7 +289,7 @@ describe('DriftAlertPolicy', () => {
     expect(p1.evaluate()).toEqual([]);
     const unknownRows = { rows: 0, features: [two('x')], outputs: [] };
     const w2 = new DriftWindow(unknownRows.features, [], { minSamples: 20 }, () => 0);
-    const p2 = new DriftAlertPolicy(w2, unknownRows, { consecutive: 1 }, () => 0);
+    const p2 = new DriftAlertPolicy(w2, unknownRows, { consecutive: 1 });
     observe(w2, 5, 15);
     expect(p2.assess()[0]).toMatchObject({ p_value: null, significant: true, psi_noise: 1 / 20 });
     expect(p2.evaluate()).toMatchObject([{ state: 'raised' }]);
@@ -310,7 +310,7 @@ describe('DriftAlertPolicy', () => {
     // A huge reference: every shift here is significant, so PSI alone decides.
     const ref = { rows: 1_000_000, features: [col], outputs: [] };
     const w = new DriftWindow([col], [], { slices: 2, sliceSeconds: 1, minSamples: 100 }, () => now);
-    const policy = new DriftAlertPolicy(w, ref, { psiAlert, consecutive: 1 }, () => now);
+    const policy = new DriftAlertPolicy(w, ref, { psiAlert, consecutive: 1 });
     const feed = (values: number[]) => w.observeRows(values, values.length, 1, 0, 1);
     const nextWindow = () => (now += 2000); // the old slices expire: a new evaluation
 
