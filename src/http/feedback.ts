@@ -3,7 +3,7 @@
 // single item that is invalid answers 400 naming the field (and is counted); in a batch the
 // invalid items are listed by index and the rest are scored.
 import { badRequest } from '../errors.js';
-import type { FeedbackService } from '../serving/feedback.js';
+import { noOutcomes, type FeedbackService } from '../serving/feedback.js';
 import type { ModelRegistry } from '../serving/registry.js';
 import { readJsonObject } from './json-body.js';
 import type { Router } from './router.js';
@@ -37,7 +37,7 @@ export function mountFeedback(router: Router, context: FeedbackContext): void {
       }
       if (!Array.isArray(items)) throw badRequest('feedback must be an array of feedback items');
       if (items.length > MAX_FEEDBACK_ITEMS) throw badRequest(`feedback holds ${items.length} items; the limit is ${MAX_FEEDBACK_ITEMS}`);
-      const counts = { matched: 0, unknown: 0, duplicate: 0, invalid: 0 };
+      const counts = noOutcomes();
       const errors: { index: number; error: string }[] = [];
       items.forEach((entry, index) => {
         const result = context.feedback.record(model, entry, `feedback/${index}`);

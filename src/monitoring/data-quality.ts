@@ -56,7 +56,6 @@ export class DataQualityWindow {
   private readonly mins: Float64Array;
   private readonly maxs: Float64Array;
   private readonly ring: SliceRing;
-  private readonly slices: number;
   /** slices × columns × CELLS */
   private readonly counts: Float64Array;
   private readonly rowsPerSlice: Float64Array;
@@ -79,9 +78,8 @@ export class DataQualityWindow {
     this.mins = Float64Array.from(columns, (c) => c.min ?? -Infinity);
     this.maxs = Float64Array.from(columns, (c) => c.max ?? Infinity);
     this.ring = SliceRing.ofSeconds(options.slices, options.sliceSeconds, clock, 'data quality');
-    this.slices = options.slices;
-    this.counts = new Float64Array(this.slices * columns.length * CELLS);
-    this.rowsPerSlice = new Float64Array(this.slices);
+    this.counts = new Float64Array(this.ring.slices * columns.length * CELLS);
+    this.rowsPerSlice = new Float64Array(this.ring.slices);
     this.lifetime = new Float64Array(columns.length * CELLS);
   }
 
@@ -118,7 +116,7 @@ export class DataQualityWindow {
   rows(): number {
     this.ring.advance(this.expire);
     let rows = 0;
-    for (let s = 0; s < this.slices; s++) rows += this.rowsPerSlice[s]!;
+    for (let s = 0; s < this.ring.slices; s++) rows += this.rowsPerSlice[s]!;
     return rows;
   }
 
@@ -131,7 +129,7 @@ export class DataQualityWindow {
         let below = 0;
         let above = 0;
         let missing = 0;
-        for (let s = 0; s < this.slices; s++) {
+        for (let s = 0; s < this.ring.slices; s++) {
           const at = (s * width + c) * CELLS;
           below += this.counts[at]!;
           above += this.counts[at + 1]!;

@@ -103,7 +103,6 @@ export class PerformanceWindow {
   /** number of classes (classifiers), 0 for regressors */
   readonly classes: number;
   private readonly ring: SliceRing;
-  private readonly slices: number;
   // Per slice (flat, slot-major). Classifiers: per class true positives, predicted and true
   // counts; log-loss sum and rows; binary: AUC histogram, negatives then positives.
   private readonly truePositives: Float64Array;
@@ -134,18 +133,17 @@ export class PerformanceWindow {
       this.classes = classes;
     }
     this.ring = SliceRing.ofSeconds(options.slices, options.sliceSeconds, clock, 'performance');
-    this.slices = options.slices;
-    const perClass = this.slices * this.classes;
+    const perClass = this.ring.slices * this.classes;
     const classifier = task !== 'regression';
     this.truePositives = new Float64Array(perClass);
     this.predicted = new Float64Array(perClass);
     this.actual = new Float64Array(perClass);
-    this.logLossSum = new Float64Array(classifier ? this.slices : 0);
-    this.logLossRows = new Float64Array(classifier ? this.slices : 0);
-    this.scores = new Uint32Array(task === 'binary-classification' ? this.slices * 2 * AUC_BINS : 0);
-    this.regressionRows = new Float64Array(classifier ? 0 : this.slices);
-    this.absSum = new Float64Array(classifier ? 0 : this.slices);
-    this.squaredSum = new Float64Array(classifier ? 0 : this.slices);
+    this.logLossSum = new Float64Array(classifier ? this.ring.slices : 0);
+    this.logLossRows = new Float64Array(classifier ? this.ring.slices : 0);
+    this.scores = new Uint32Array(task === 'binary-classification' ? this.ring.slices * 2 * AUC_BINS : 0);
+    this.regressionRows = new Float64Array(classifier ? 0 : this.ring.slices);
+    this.absSum = new Float64Array(classifier ? 0 : this.ring.slices);
+    this.squaredSum = new Float64Array(classifier ? 0 : this.ring.slices);
   }
 
   /**
@@ -204,7 +202,7 @@ export class PerformanceWindow {
 
   /** Empties the window (a fresh start, e.g. for a canary a guardrail rolled back); lifetime counters stay. */
   clear(): void {
-    for (let slot = 0; slot < this.slices; slot++) this.clearSlot(slot);
+    for (let slot = 0; slot < this.ring.slices; slot++) this.clearSlot(slot);
   }
 
   /** Counters since start (labels that left the window included). */
@@ -238,7 +236,7 @@ export class PerformanceWindow {
   /** Σ over slots of a per-slot array of `width` cells. */
   private sumSlots(array: Float64Array | Uint32Array, width: number): Float64Array {
     const out = new Float64Array(width);
-    for (let s = 0; s < this.slices; s++) {
+    for (let s = 0; s < this.ring.slices; s++) {
       for (let i = 0; i < width; i++) out[i]! += array[s * width + i]!;
     }
     return out;

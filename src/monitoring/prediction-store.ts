@@ -91,6 +91,11 @@ interface Layout {
   width: number;
 }
 
+/** Numbers a stored row takes in the ring: its labelled flag, its answer, and room for a mirror's answer. */
+function numbersPerRow(layout: Layout, mirrored: boolean): number {
+  return 1 + layout.width * (mirrored ? 2 : 1);
+}
+
 /** Slot value of `shadowVersion`: no mirror expected, or room kept for a mirror not yet answered. */
 const NO_SHADOW = -1;
 const SHADOW_PENDING = -2;
@@ -195,7 +200,7 @@ export class PredictionStore {
     }
     const modelId = this.modelOf(model);
     const layout = this.layouts[layoutId]!;
-    const perRow = 1 + layout.width * (mirrored ? 2 : 1);
+    const perRow = numbersPerRow(layout, mirrored);
     if (perRow > this.widestRow) this.widestRow = perRow;
     while (this.count === this.options.maxRows || this.rowsHeld + rows > this.options.maxRows) this.evictOldest(false);
     const at = this.allocate(rows * perRow);
@@ -373,7 +378,7 @@ export class PredictionStore {
     for (let i = 0; i < this.count; i++) {
       const slot = (this.tail + i) % this.options.maxRows;
       const from = this.blockAt[slot]!;
-      const size = this.rows[slot]! * (1 + this.layouts[this.layout[slot]!]!.width * (this.shadowVersion[slot] === NO_SHADOW ? 1 : 2));
+      const size = this.rows[slot]! * numbersPerRow(this.layouts[this.layout[slot]!]!, this.shadowVersion[slot] !== NO_SHADOW);
       next.set(this.numbers.subarray(from, from + size), to);
       this.blockAt[slot] = to;
       to += size;

@@ -28,6 +28,18 @@ export interface MonitorSettings {
   quality: { columns: QualityColumn[]; config: DataQualityConfig } | null;
 }
 
+/**
+ * Feature rows as drift counts them: a missing value is counted as missing, never binned, so
+ * drift sees NaN (skipped) where the policy filled one in. `missing`: flat indices of the
+ * filled values. Without any, the rows themselves.
+ */
+export function driftRowsOf(features: ArrayLike<number>, missing: readonly number[] | null): ArrayLike<number> {
+  if (!missing) return features;
+  const copy = ArrayBuffer.isView(features) ? (features as Float32Array).slice() : Array.from(features);
+  for (const i of missing) copy[i] = NaN;
+  return copy;
+}
+
 class RoleMonitor {
   requests = 0;
   rows = 0;
@@ -63,16 +75,10 @@ class RoleMonitor {
     this.drift?.addBinCounts(0, this.drift.outputOffset, bins.counts, bins.nonFinite);
   }
 
-  observeInputs(features: ArrayLike<number>, width: number, rows: number, missing: readonly number[] | null): void {
+  observeInputs(driftRows: ArrayLike<number>, width: number, rows: number): void {
     const drift = this.drift;
     if (!drift || drift.outputOffset !== width) return;
-    if (missing) {
-      // A missing value is counted as missing, never binned: drift sees NaN (skipped) in its place.
-      const copy = ArrayBuffer.isView(features) ? (features as Float32Array).slice() : Array.from(features);
-      for (const i of missing) copy[i] = NaN;
-      features = copy;
-    }
-    drift.observeRows(features, rows, width, 0, width);
+    drift.observeRows(driftRows, rows, width, 0, width);
   }
 
   record(rows: number, outputs: PredictionColumns, micros: number): void {
@@ -135,11 +141,10 @@ export class VersionMonitor {
 
   /**
    * Input rows binned on the main thread, for versions whose workers do not count them (those
-   * that fill missing values): row-major, `width` per row, with the flat indices of the values
-   * that were missing and filled by their policy.
+   * that fill missing values): row-major, `width` per row, as driftRowsOf gives them.
    */
-  observeInputs(role: Role, features: ArrayLike<number>, width: number, rows: number, missing: readonly number[] | null = null): void {
-    this.roles[role].observeInputs(features, width, rows, missing);
+  observeInputs(role: Role, driftRows: ArrayLike<number>, width: number, rows: number): void {
+    this.roles[role].observeInputs(driftRows, width, rows);
   }
 
   /** Data quality of live input rows as admitted (out of range, missing), before they leave for a worker. */

@@ -13,8 +13,9 @@ import type { Metrics } from '../monitoring/metrics.js';
 import type { PredictionLog } from '../monitoring/prediction-log.js';
 import type { PredictionStore } from '../monitoring/prediction-store.js';
 import type { Role } from '../monitoring/role.js';
+import { driftRowsOf } from '../monitoring/version-monitor.js';
 import { ShadowComparator } from '../routing/shadow.js';
-import type { DecodedInputs, FeatureMatrix } from '../validation/decoded.js';
+import type { DecodedInputs } from '../validation/decoded.js';
 import type { ServedModel } from './served-model.js';
 import type { ServedVersion } from './served-version.js';
 
@@ -53,8 +54,9 @@ interface ShadowJob {
   inputs: WireTensor[];
   rows: number;
   liveColumns: PredictionColumns;
-  features: FeatureMatrix | null;
-  missing: readonly number[] | null;
+  /** The live rows as drift counts them (driftRowsOf), when the shadow's drift counts them here. */
+  driftRows: ArrayLike<number> | null;
+  width: number;
   requestId: string;
   timeoutMs: number;
 }
@@ -125,9 +127,13 @@ export class DataPlane {
     const model = request.model;
     const monitor = version.monitor;
     const shadow = this.shadowFor(model, version, rows);
+    // Rows the main thread bins for drift (versions whose workers do not count bins): one copy
+    // with the missing values masked serves the live version and its shadow.
+    const driftRows = this.monitoring && features && (!version.binning || (shadow && !shadow.binning))
+      ? driftRowsOf(features.data, missing) : null;
     if (this.monitoring && features) {
       monitor.observeQuality(features.data, features.width, rows, missing);
-      if (!version.binning) monitor.observeInputs('live', features.data, features.width, rows, missing);
+      if (!version.binning) monitor.observeInputs('live', driftRows!, features.width, rows);
     }
     let outputs: WireTensor[];
     try {
@@ -153,7 +159,7 @@ export class DataPlane {
     }
     if (shadow) {
       const job: ShadowJob = { model, live: version, shadow, inputs: decoded.inputs, rows, liveColumns: columns,
-        features, missing, requestId: request.requestId, timeoutMs: request.timeoutMs };
+        driftRows: shadow.binning ? null : driftRows, width: features?.width ?? 0, requestId: request.requestId, timeoutMs: request.timeoutMs };
       // After the live answer has been written: the shadow never delays it. One immediate per
       // event-loop turn mirrors every request answered in that turn.
       if (this.shadowJobs.push(job) === 1) setImmediate(() => this.runShadows());
@@ -216,9 +222,7 @@ export class DataPlane {
   private async runShadow(job: ShadowJob): Promise<void> {
     const { model, live, shadow, inputs, rows } = job;
     const startedAt = performance.now();
-    if (this.monitoring && job.features && !shadow.binning) {
-      shadow.monitor.observeInputs('shadow', job.features.data, job.features.width, rows, job.missing);
-    }
+    if (job.driftRows) shadow.monitor.observeInputs('shadow', job.driftRows, job.width, rows);
     let outputs: WireTensor[];
     try {
       outputs = await this.scheduler.submit(shadow.target, {

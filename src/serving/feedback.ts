@@ -11,6 +11,11 @@ import type { ServedModel } from './served-model.js';
 
 export type FeedbackOutcome = 'matched' | 'unknown' | 'duplicate' | 'invalid';
 
+/** A count per outcome, all zero. */
+export function noOutcomes(): Record<FeedbackOutcome, number> {
+  return { matched: 0, unknown: 0, duplicate: 0, invalid: 0 };
+}
+
 export interface FeedbackResult {
   outcome: FeedbackOutcome;
   /** why an item is invalid, naming the field */
@@ -32,7 +37,7 @@ export class FeedbackService {
 
   /** Outcomes of the feedback a model received since start. */
   counts(model: string): Record<FeedbackOutcome, number> {
-    return { ...(this.outcomes.get(model) ?? { matched: 0, unknown: 0, duplicate: 0, invalid: 0 }) };
+    return { ...(this.outcomes.get(model) ?? noOutcomes()) };
   }
 
   /** Scores one feedback item for `model`; `path` names the item in errors (`feedback/3`). */
@@ -46,7 +51,7 @@ export class FeedbackService {
     }
     this.metrics.feedback.labels(model.name, result.outcome).inc();
     let counts = this.outcomes.get(model.name);
-    if (!counts) this.outcomes.set(model.name, (counts = { matched: 0, unknown: 0, duplicate: 0, invalid: 0 }));
+    if (!counts) this.outcomes.set(model.name, (counts = noOutcomes()));
     counts[result.outcome]++;
     return result;
   }
