@@ -50,7 +50,10 @@ export function mountV2(router: Router, context: V2Context): void {
       },
     }, 'probe')
     .route('/v2/models/:model', {
-      GET: (ex, [name]) => ex.sendJson(200, metadata(registry.require(name!), defaultVersion(registry.require(name!)))),
+      GET: (ex, [name]) => {
+        const model = registry.require(name!);
+        ex.sendJson(200, metadata(model, defaultVersion(model)));
+      },
     })
     .route('/v2/models/:model/versions/:version', {
       GET: (ex, [name, version]) => {
