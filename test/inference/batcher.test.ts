@@ -151,13 +151,25 @@ describe('BatchScheduler', () => {
   });
 
   it('expires requests that wait in the queue while every worker is busy', async () => {
-    const executor = new CountingExecutor(pool);
+    const lateDeadline = performance.now() + 1;
+    // The big batch can run within 1 ms here, so the only slot is held until the queued
+    // request's deadline has passed: then it must expire in the queue, not run late.
+    const deadlinePassed = async () => {
+      while (performance.now() <= lateDeadline) await new Promise((resolve) => setTimeout(resolve, 1));
+    };
+    const executor = new (class extends CountingExecutor {
+      override async run(...args: Parameters<BatchExecutor['run']>) {
+        const outputs = await super.run(...args);
+        if (this.runs === 1) await deadlinePassed();
+        return outputs;
+      }
+    })(pool);
     const scheduler = new BatchScheduler(executor, 1);
     const identity = target('identity-float32', { maxQueueRows: 1_000_000 });
     // Occupy the only slot with a big batch, then queue a request with a 1 ms deadline behind it.
     const big = Array.from({ length: 3 * 200_000 }, (_, i) => i % 97);
     const busy = scheduler.submit(identity, { inputs: [rowsTensor(big, 3)], rows: 200_000, deadline: performance.now() + 30_000, timeoutMs: 30_000 });
-    const late = scheduler.submit(identity, { inputs: [rowsTensor([7, 8, 9], 3)], rows: 1, deadline: performance.now() + 1, timeoutMs: 1 });
+    const late = scheduler.submit(identity, { inputs: [rowsTensor([7, 8, 9], 3)], rows: 1, deadline: lateDeadline, timeoutMs: 1 });
     await expect(late).rejects.toMatchObject({ status: 504 });
     await busy;
     expect(executor.runs).toBe(1);

@@ -87,7 +87,10 @@ describe.skipIf(availableParallelism() < 2)('the main thread polling for an answ
     const budget = pool.settleWait.budget;
     pool.settleWait.budget = () => 0.3;
     try {
-      const first = pool.run('a/1', a, rows([3]));
+      // The first batch is big (≈ 2 M rows, milliseconds of copying and running), so that it is
+      // still in flight when the second is submitted, even on a busy machine; a one-row batch
+      // could finish, and be reaped, between the two calls, and the second would then be alone.
+      const first = pool.run('a/1', a, [{ name: 'x', type: 'float32', dims: [2_000_000, 3], data: new Float32Array(6_000_000) }]);
       const second = pool.run('a/1', a, rows([4]), { alone: true });
       await Promise.all([first, second]);
       expect(pool.settleWait.waits).toBe(before);
