@@ -110,8 +110,9 @@ export function batchKs(edges: readonly number[], refProportions: readonly numbe
  *
  * Incremental maintenance: every observation updates its slice and the running per-bin totals in
  * O(1) after finding its bin (binOf: a linear scan up to 16 edges, a binary search beyond), and
- * bins a worker counted for a batch merge in O(bins) per batch; moving into a new slice subtracts each expired slice
- * from the totals once, O(columns × bins) per slice boundary regardless of traffic. PSI and KS
+ * bins a worker counted for a batch merge in O(bins) per batch; moving into a new slice
+ * subtracts each expired slice from the totals once, O(columns × bins) per slice boundary
+ * regardless of traffic. PSI and KS
  * are then evaluated at READ time in O(bins) from the running totals — never by rescanning
  * slices or observations. Evaluating at read is exact (no drift of a floating running sum) and
  * needed anyway, because every w_i = max(count_i / n, 1e-4) changes whenever n changes. Results
@@ -191,7 +192,6 @@ export class DriftWindow {
     this.dirty = new Uint8Array(cols).fill(1);
     this.cachedPsi = new Float64Array(cols);
     this.cachedKs = new Float64Array(cols);
-
   }
 
   /** Number of numeric cells of window storage; fixed at construction (columns × bins × (slices + 2)). */
