@@ -5,22 +5,18 @@
 // burst, not overload: requests are refused only once completed turns have run longer than
 // `afterMs` for a whole interval, and only beyond the first BACKLOG requests of a turn (so a
 // burst, a busy machine descheduling the process, or the requests of a few dozen connections
-// are never refused). Both bounds are measured, not guessed: with 64-row requests (≈ 0.4 ms of
-// parsing each) at 256 connections, 20 ms and 64 requests made turns of ≈ 30 ms and an admitted
-// request waited ≈ 30 ms (p50) in its socket before the handler saw it; 10 ms and 32 halve that,
-// with the same goodput, and 16 connections are still never refused. A refused request is
-// turned away before its body is parsed (the exchange drains the body without keeping it), and
-// its 503 is held back for `holdMs`: a client that retries at once (most load generators, many
-// SDKs) would otherwise turn the refusals into a second overload, while the requests admitted
-// meanwhile are served within a few turns instead of behind every connection (the bench's
-// overload group measures both).
+// are never refused). A refused request is turned away before its body is parsed (the exchange
+// drains the body without keeping it), and its 503 is held back for `holdMs`: a client that
+// retries at once (most load generators, many SDKs) would otherwise turn the refusals into a
+// second overload, while the requests admitted meanwhile are served within a few turns
+// instead of behind every connection (the bench's overload group measures both).
 import { overloaded } from '../errors.js';
 import type { Exchange } from './exchange.js';
 
 /** How long turns must have been too long before anything is refused (CoDel's interval). */
 const INTERVAL_MS = 100;
 /** Requests of a turn that are never refused. */
-export const BACKLOG = 32;
+const BACKLOG = 64;
 
 export class MainThreadShedder {
   private turnStartedAt = -1;
