@@ -10,7 +10,7 @@
 import { deadlineExceeded, inferenceFailed, queueFull, VigilError } from '../errors.js';
 import { Fifo } from './fifo.js';
 import type { FeatureBins } from './slab.js';
-import { allocate, type TensorData, type TensorSpec, type WireTensor } from './tensors.js';
+import { stackRows, type TensorData, type TensorSpec, type WireTensor } from './tensors.js';
 
 export interface BatchExecutor {
   /**
@@ -330,7 +330,7 @@ export class BatchScheduler {
     queue.batches++;
     queue.batchedRows += rows;
     this.observer.onBatch?.(target, queue.role, rows, jobs.length);
-    const inputs = jobs.length === 1 ? jobs[0]!.inputs : stackInputs(target, jobs, rows);
+    const inputs = jobs.length === 1 ? jobs[0]!.inputs : stackRows(target.inputs, jobs, rows);
     // One request and nothing else to do: low load, where the pool may wait for the answer.
     const alone = jobs.length === 1 && this.inflight === 0 && !this.anyQueued();
     this.execute(queue, inputs, alone).then(
@@ -398,26 +398,6 @@ export class BatchScheduler {
       queue.notifyIfIdle();
     }
   }
-}
-
-/** Concatenates each input of several jobs along the first dimension. */
-function stackInputs(target: BatchTarget, jobs: PendingJob[], rows: number): WireTensor[] {
-  return target.inputs.map((spec, index) => {
-    const first = jobs[0]!.inputs[index]!;
-    const rowSize = first.data.length / jobs[0]!.rows;
-    const data = allocate(spec.type, rows * rowSize);
-    let offset = 0;
-    for (const job of jobs) {
-      const part = job.inputs[index]!.data;
-      if (Array.isArray(data)) {
-        for (let i = 0; i < part.length; i++) data[offset + i] = (part as string[])[i]!;
-      } else {
-        (data as Float32Array).set(part as Float32Array, offset);
-      }
-      offset += part.length;
-    }
-    return { name: first.name, type: first.type, dims: [rows, ...first.dims.slice(1)], data };
-  });
 }
 
 /** Hands each job the rows of every output that belong to it (views, not copies). */

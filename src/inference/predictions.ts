@@ -14,6 +14,16 @@ export interface PredictionColumns {
   value?: Float64Array;
 }
 
+/** Rows [start, start + rows) of each column, as views. */
+export function columnRows(columns: PredictionColumns, start: number, rows: number): PredictionColumns {
+  const end = start + rows;
+  return {
+    label: columns.label?.subarray(start, end),
+    probability: columns.probability?.subarray(start, end),
+    value: columns.value?.subarray(start, end),
+  };
+}
+
 export class PredictionReader {
   private readonly labelName: string | undefined;
   private readonly probabilitiesName: string | undefined;

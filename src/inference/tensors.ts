@@ -79,6 +79,45 @@ export function allocate(type: OrtType, length: number): TensorData {
   return new ARRAY_CONSTRUCTORS[type as NumericOrtType](length);
 }
 
+/** A request's share of a batch: its tensors, first dimension = rows. */
+export interface RowBlock {
+  readonly inputs: readonly WireTensor[];
+  readonly rows: number;
+}
+
+/**
+ * Stacks the blocks' tensors along the first dimension, input by input: the first block's
+ * names and trailing dims, `inputs[i].type` as input i's element type.
+ */
+export function stackRows(inputs: readonly { readonly type: OrtType }[], blocks: readonly RowBlock[], rows: number): WireTensor[] {
+  return inputs.map(({ type }, index) => {
+    const first = blocks[0]!.inputs[index]!;
+    const data = allocate(type, rows * (first.data.length / blocks[0]!.rows));
+    let offset = 0;
+    for (const block of blocks) {
+      const part = block.inputs[index]!.data;
+      if (Array.isArray(data)) {
+        for (let i = 0; i < part.length; i++) data[offset + i] = (part as string[])[i]!;
+      } else {
+        (data as Float32Array).set(part as Float32Array, offset);
+      }
+      offset += part.length;
+    }
+    return { name: first.name, type: first.type, dims: [rows, ...first.dims.slice(1)], data };
+  });
+}
+
+/** Whether two requests' tensors can be stacked: same names, types and trailing dims. */
+export function sameRowLayout(a: readonly WireTensor[], b: readonly WireTensor[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!, y = b[i]!;
+    if (x.name !== y.name || x.type !== y.type || x.dims.length !== y.dims.length) return false;
+    for (let d = 1; d < x.dims.length; d++) if (x.dims[d] !== y.dims[d]) return false;
+  }
+  return true;
+}
+
 /** Integer ranges checked when JSON numbers are decoded into integer tensors. */
 export const INTEGER_RANGES: Partial<Record<OrtType, readonly [number | bigint, number | bigint]>> = {
   uint8: [0, 255], uint16: [0, 65535], uint32: [0, 4294967295], uint64: [0n, 18446744073709551615n],

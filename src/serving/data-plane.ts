@@ -7,8 +7,8 @@
 import type { Logger } from 'pino';
 import { notFound, notReady, VigilError } from '../errors.js';
 import type { BatchScheduler } from '../inference/batcher.js';
-import type { PredictionColumns } from '../inference/predictions.js';
-import type { WireTensor } from '../inference/tensors.js';
+import { columnRows, type PredictionColumns } from '../inference/predictions.js';
+import { sameRowLayout, stackRows, type WireTensor } from '../inference/tensors.js';
 import type { Metrics } from '../monitoring/metrics.js';
 import type { PredictionLog } from '../monitoring/prediction-log.js';
 import type { PredictionStore } from '../monitoring/prediction-store.js';
@@ -149,7 +149,7 @@ export class DataPlane {
     // prediction log's latency_ms (= micros / 1000) all carry the same value.
     const micros = Math.round((performance.now() - request.startedAt) * 1000);
     if (this.monitoring) monitor.recordSuccess('live', rows, columns, micros);
-    this.keep(model, version, 'live', request.requestId, rows, outputs, columns, shadow !== null);
+    this.keep(model, version, 'live', request.requestId, rows, columns, version.reader.probabilities(outputs), shadow !== null);
     model.guard?.record(version.version, { ok: true, latencyMicros: micros });
     if (this.predictionLog?.sample()) {
       this.predictionLog.write({
@@ -192,11 +192,11 @@ export class DataPlane {
    * with room for the shadow's answer, which follows).
    */
   private keep(model: ServedModel, version: ServedVersion, role: Role, requestId: string, rows: number,
-    outputs: readonly WireTensor[], columns: PredictionColumns, mirrored = false): void {
+    columns: PredictionColumns, probabilities: Float32Array | Float64Array | null, mirrored = false): void {
     if (!this.store || !version.monitor.settings.scoring) return;
     this.store.put(model.name, requestId, {
       version: version.version, role, rows,
-      labels: columns.label, values: columns.value, probabilities: version.reader.probabilities(outputs) ?? undefined,
+      labels: columns.label, values: columns.value, probabilities: probabilities ?? undefined,
     }, mirrored);
   }
 
@@ -215,30 +215,76 @@ export class DataPlane {
   }
 
   private runShadows(): void {
-    const jobs = this.shadowJobs.splice(0);
-    for (const job of jobs) void this.runShadow(job);
+    for (const group of mirrorGroups(this.shadowJobs.splice(0))) void this.runShadow(group);
   }
 
-  private async runShadow(job: ShadowJob): Promise<void> {
-    const { model, live, shadow, inputs, rows } = job;
+  /**
+   * Runs a group of mirrors to one shadow version as one queued request (their rows stacked),
+   * then settles each mirror from its rows of the answer. A group that fails for another
+   * reason than its deadline is retried mirror by mirror, so one bad request fails only its own.
+   */
+  private async runShadow(group: readonly ShadowJob[]): Promise<void> {
+    const { model, shadow } = group[0]!;
     const startedAt = performance.now();
-    if (job.driftRows) shadow.monitor.observeInputs('shadow', job.driftRows, job.width, rows);
+    let rows = 0;
+    let timeoutMs = Infinity;
+    for (const job of group) {
+      if (job.driftRows) shadow.monitor.observeInputs('shadow', job.driftRows, job.width, job.rows);
+      rows += job.rows;
+      timeoutMs = Math.min(timeoutMs, job.timeoutMs);
+    }
+    const inputs = group.length === 1 ? group[0]!.inputs : stackRows(group[0]!.inputs, group, rows);
     let outputs: WireTensor[];
     try {
       outputs = await this.scheduler.submit(shadow.target, {
-        inputs, rows, deadline: startedAt + job.timeoutMs, timeoutMs: job.timeoutMs,
+        inputs, rows, deadline: startedAt + timeoutMs, timeoutMs,
       }, 'shadow');
     } catch (error) {
       const reason = error instanceof VigilError ? error.type : 'internal';
-      this.metrics.shadowDropped.labels(model.name, shadow.version, reason).inc();
-      this.recordFailure(model, shadow, 'shadow', error);
+      if (group.length > 1 && reason !== 'deadline_exceeded') {
+        for (const job of group) void this.runShadow([{ ...job, driftRows: null }]); // drift has seen them
+        return;
+      }
+      this.metrics.shadowDropped.labels(model.name, shadow.version, reason).inc(group.length);
+      for (let i = 0; i < group.length; i++) this.recordFailure(model, shadow, 'shadow', error);
       if (reason !== 'queue_full') this.logger.warn({ model: model.name, version: shadow.version, err: (error as Error).message }, 'shadow inference failed');
       return;
     }
     const columns = shadow.reader.columns(outputs, rows);
-    if (this.monitoring) shadow.monitor.recordSuccess('shadow', rows, columns, Math.round((performance.now() - startedAt) * 1000));
-    this.keep(model, shadow, 'shadow', job.requestId, rows, outputs, columns);
-    this.comparator.compare(model.agreement(live.version, shadow.version), job.liveColumns, columns, rows,
-      model.agreementTolerance, job.requestId, (agreed) => model.guard?.recordAgreement(shadow.version, agreed));
+    const probabilities = shadow.reader.probabilities(outputs);
+    const classes = probabilities ? probabilities.length / rows : 0;
+    const micros = Math.round((performance.now() - startedAt) * 1000);
+    let at = 0;
+    for (const job of group) {
+      const own = group.length === 1 ? columns : columnRows(columns, at, job.rows);
+      if (this.monitoring) shadow.monitor.recordSuccess('shadow', job.rows, own, micros);
+      this.keep(model, shadow, 'shadow', job.requestId, job.rows, own,
+        probabilities?.subarray(at * classes, (at + job.rows) * classes) ?? null);
+      this.comparator.compare(model.agreement(job.live.version, shadow.version), job.liveColumns, own, job.rows,
+        model.agreementTolerance, job.requestId, (agreed) => model.guard?.recordAgreement(shadow.version, agreed));
+      at += job.rows;
+    }
   }
+}
+
+/**
+ * The mirrors of one event-loop turn, grouped for their shadow versions: consecutive mirrors to
+ * the same batchable version with tensors of one layout, up to a batch of rows per group.
+ */
+function mirrorGroups(jobs: readonly ShadowJob[]): ShadowJob[][] {
+  const groups: ShadowJob[][] = [];
+  const open = new Map<ServedVersion, { jobs: ShadowJob[]; rows: number }>();
+  for (const job of jobs) {
+    const target = job.shadow.target;
+    const group = open.get(job.shadow);
+    if (group && target.batchable && group.rows + job.rows <= target.maxBatchSize && sameRowLayout(group.jobs[0]!.inputs, job.inputs)) {
+      group.jobs.push(job);
+      group.rows += job.rows;
+      continue;
+    }
+    const fresh = { jobs: [job], rows: job.rows };
+    groups.push(fresh.jobs);
+    open.set(job.shadow, fresh);
+  }
+  return groups;
 }

@@ -21,18 +21,23 @@ const CLASSES = ['malignant', 'benign'];
 
 interface Answer { label?: string | number; probability?: number; probabilities?: number[]; value?: number }
 
-/** Predicts `rows` in requests of `chunk` rows with request ids `${prefix}-${i}`; returns each row's answer and id. */
-async function predictAll(url: string, model: string, rows: number[][], prefix: string, extra: Record<string, unknown> = {}, chunk = 40) {
-  const answers: { requestId: string; instance: number; answer: Answer; version: string }[] = [];
-  for (let start = 0, i = 0; start < rows.length; start += chunk, i++) {
+/**
+ * Predicts `rows` in requests of `chunk` rows with request ids `${prefix}-${i}`, one after the
+ * other or (`together`) all at once; returns each row's answer and id.
+ */
+async function predictAll(url: string, model: string, rows: number[][], prefix: string, extra: Record<string, unknown> = {}, chunk = 40, together = false) {
+  const predict = async (start: number, i: number) => {
     const requestId = `${prefix}-${i}`;
     const response = await postJson(`${url}/predict`, { model, instances: rows.slice(start, start + chunk), ...extra }, { 'x-request-id': requestId });
     expect(response.status, response.text).toBe(200);
     expect(response.json.request_id).toBe(requestId);
-    (response.json.predictions as Answer[]).forEach((answer, instance) =>
-      answers.push({ requestId, instance, answer, version: response.json.version }));
-  }
-  return answers;
+    return (response.json.predictions as Answer[]).map((answer, instance) => ({ requestId, instance, answer, version: response.json.version as string }));
+  };
+  const starts = Array.from({ length: Math.ceil(rows.length / chunk) }, (_, i) => i * chunk);
+  const parts: Awaited<ReturnType<typeof predict>>[] = [];
+  if (together) parts.push(...await Promise.all(starts.map(predict)));
+  else for (const [i, start] of starts.entries()) parts.push(await predict(start, i));
+  return parts.flat();
 }
 
 async function feedback(url: string, body: unknown) {
@@ -70,10 +75,12 @@ describe('POST /feedback: online performance equals scikit-learn on the same pre
 
   it('breast-cancer: v1 live and v2 shadow, scored on the same 114 labelled rows (labels by class name)', async () => {
     const data = heldout('breast-cancer');
-    const live = await predictAll(server.url, 'breast-cancer', data.rows, 'bc');
+    // 15 requests of 8 rows at once: mirrors answered in one turn reach the shadow stacked, and
+    // each must still be stored with its own live answer.
+    const live = await predictAll(server.url, 'breast-cancer', data.rows, 'bc', {}, 8, true);
     expect(new Set(live.map((a) => a.version))).toEqual(new Set(['1']));
-    // The mirrors answer after the live responses: wait until all three are stored with them.
-    await pollUntil('the shadow answers', async () => ((await stats()).models['breast-cancer'].versions['2'].roles.shadow?.requests === 3 ? true : undefined), 20_000, 100);
+    // The mirrors answer after the live responses: wait until all 15 are stored with them.
+    await pollUntil('the shadow answers', async () => ((await stats()).models['breast-cancer'].versions['2'].roles.shadow?.requests === 15 ? true : undefined), 20_000, 100);
 
     const items = live.map((a, i) => ({ request_id: a.requestId, instance: a.instance, label: CLASSES[data.targets[i]!] }));
     const response = await feedback(server.url, { model: 'breast-cancer', feedback: items });

@@ -125,6 +125,41 @@ describe('shadow mirroring at 100 %', () => {
     }
   });
 
+  it('mirrors requests answered together each from its own rows: every disagreement names its request and row', async () => {
+    // The mirrors of requests answered in one event-loop turn go to the shadow as one stacked
+    // request; each must still be compared with its own live answer. 60 requests at once, the
+    // rows where the versions disagree among them once each.
+    const disagreeing = h1.expected.flatMap((e, r) => (e.label === h2.expected[r]!.label ? [] : [r]));
+    const agreeingRows = h1.expected.flatMap((e, r) => (e.label === h2.expected[r]!.label ? [r] : []));
+    expect(disagreeing.length).toBeGreaterThan(0);
+    const sent = Array.from({ length: 60 }, (_, i) =>
+      i % 20 === 7 ? disagreeing[Math.floor(i / 20) % disagreeing.length]! : agreeingRows[(i * 7) % agreeingRows.length]!);
+    const before = () => getJson(`${server.url}/stats`).then((s) => s.json.models[MODEL].shadow_agreement
+      .find((a: { live_version: string; shadow_version: string }) => a.live_version === '1' && a.shadow_version === '2'));
+    const start = await before();
+    const answers = await Promise.all(sent.map((r, i) => fetch(`${server.url}/predict`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': `together-${i}-row-${r}` },
+      body: JSON.stringify({ model: MODEL, features: h1.rows[r] }),
+    }).then(readResponse)));
+    expect(answers.filter((a) => a.status !== 200).map((a) => a.text)).toEqual([]);
+
+    const after = await pollUntil('the 60 mirrors to be compared', async () => {
+      const now = await before();
+      return now.compared >= start.compared + sent.length ? now : undefined;
+    }, 30_000, 50);
+    expect(after.compared - start.compared).toBe(sent.length);
+    const agreeing = sent.filter((r) => h1.expected[r]!.label === h2.expected[r]!.label).length;
+    expect(after.agreed - start.agreed).toBe(agreeing);
+    const ours = (after.recent_disagreements as { live: number; shadow: number; context: string }[])
+      .filter((d) => d.context.startsWith('together-'));
+    expect(ours.length).toBe(Math.min(5, sent.length - agreeing));
+    for (const d of ours) {
+      const r = Number(d.context.split('-row-')[1]);
+      expect(disagreeing, d.context).toContain(r);
+      expect({ live: d.live, shadow: d.shadow }, d.context).toEqual({ live: h1.expected[r]!.label, shadow: h2.expected[r]!.label });
+    }
+  });
+
   it('a shadow set at runtime through the admin API mirrors too, and the shadow never answers', async () => {
     // Live 2, shadow 1: the reverse pair gets its own agreement tracker.
     const put = await fetch(`${server.url}/admin/models/${MODEL}/traffic`, {
