@@ -220,8 +220,9 @@ export class DataPlane {
 
   /**
    * Runs a group of mirrors to one shadow version as one queued request (their rows stacked),
-   * then settles each mirror from its rows of the answer. A group that fails for another
-   * reason than its deadline is retried mirror by mirror, so one bad request fails only its own.
+   * then settles each mirror from its rows of the answer; the group's deadline is its shortest.
+   * A group that fails for another reason than its deadline is retried mirror by mirror, so one
+   * bad request fails only its own.
    */
   private async runShadow(group: readonly ShadowJob[]): Promise<void> {
     const { model, shadow } = group[0]!;
