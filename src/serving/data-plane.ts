@@ -269,8 +269,9 @@ export class DataPlane {
 }
 
 /**
- * The mirrors of one event-loop turn, grouped for their shadow versions: consecutive mirrors to
- * the same batchable version with tensors of one layout, up to a batch of rows per group.
+ * The mirrors of one event-loop turn, grouped by shadow version in arrival order: a mirror joins
+ * its version's latest group when the version batches, its tensors have the group's layout and
+ * the rows still fit one batch; otherwise it starts the next group.
  */
 function mirrorGroups(jobs: readonly ShadowJob[]): ShadowJob[][] {
   const groups: ShadowJob[][] = [];
