@@ -330,7 +330,7 @@ export class BatchScheduler {
     queue.batches++;
     queue.batchedRows += rows;
     this.observer.onBatch?.(target, queue.role, rows, jobs.length);
-    const inputs = jobs.length === 1 ? jobs[0]!.inputs : stackRows(target.inputs, jobs, rows);
+    const inputs = jobs.length === 1 ? jobs[0]!.inputs : stackRows(jobs, rows);
     // One request and nothing else to do: low load, where the pool may wait for the answer.
     const alone = jobs.length === 1 && this.inflight === 0 && !this.anyQueued();
     this.execute(queue, inputs, alone).then(

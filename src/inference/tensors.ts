@@ -86,13 +86,12 @@ export interface RowBlock {
 }
 
 /**
- * Stacks the blocks' tensors along the first dimension, input by input: the first block's
- * names and trailing dims, `inputs[i].type` as input i's element type.
+ * Stacks the blocks' tensors along the first dimension, input by input (blocks of one layout:
+ * sameRowLayout); names, types and trailing dims are the first block's.
  */
-export function stackRows(inputs: readonly { readonly type: OrtType }[], blocks: readonly RowBlock[], rows: number): WireTensor[] {
-  return inputs.map(({ type }, index) => {
-    const first = blocks[0]!.inputs[index]!;
-    const data = allocate(type, rows * (first.data.length / blocks[0]!.rows));
+export function stackRows(blocks: readonly RowBlock[], rows: number): WireTensor[] {
+  return blocks[0]!.inputs.map((first, index) => {
+    const data = allocate(first.type, rows * (first.data.length / blocks[0]!.rows));
     let offset = 0;
     for (const block of blocks) {
       const part = block.inputs[index]!.data;

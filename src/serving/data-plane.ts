@@ -234,7 +234,7 @@ export class DataPlane {
       rows += job.rows;
       timeoutMs = Math.min(timeoutMs, job.timeoutMs);
     }
-    const inputs = group.length === 1 ? group[0]!.inputs : stackRows(group[0]!.inputs, group, rows);
+    const inputs = group.length === 1 ? group[0]!.inputs : stackRows(group, rows);
     let outputs: WireTensor[];
     try {
       outputs = await this.scheduler.submit(shadow.target, {

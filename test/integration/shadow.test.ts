@@ -134,9 +134,9 @@ describe('shadow mirroring at 100 %', () => {
     expect(disagreeing.length).toBeGreaterThan(0);
     const sent = Array.from({ length: 60 }, (_, i) =>
       i % 20 === 7 ? disagreeing[Math.floor(i / 20) % disagreeing.length]! : agreeingRows[(i * 7) % agreeingRows.length]!);
-    const before = () => getJson(`${server.url}/stats`).then((s) => s.json.models[MODEL].shadow_agreement
+    const agreement = () => getJson(`${server.url}/stats`).then((s) => s.json.models[MODEL].shadow_agreement
       .find((a: { live_version: string; shadow_version: string }) => a.live_version === '1' && a.shadow_version === '2'));
-    const start = await before();
+    const start = await agreement();
     const answers = await Promise.all(sent.map((r, i) => fetch(`${server.url}/predict`, {
       method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': `together-${i}-row-${r}` },
       body: JSON.stringify({ model: MODEL, features: h1.rows[r] }),
@@ -144,7 +144,7 @@ describe('shadow mirroring at 100 %', () => {
     expect(answers.filter((a) => a.status !== 200).map((a) => a.text)).toEqual([]);
 
     const after = await pollUntil('the 60 mirrors to be compared', async () => {
-      const now = await before();
+      const now = await agreement();
       return now.compared >= start.compared + sent.length ? now : undefined;
     }, 30_000, 50);
     expect(after.compared - start.compared).toBe(sent.length);
