@@ -62,6 +62,8 @@ export const drainCap = (maxBodyBytes: number) => 4 * maxBodyBytes;
 
 /** The bytes of a request without a body (never written to). */
 const NO_BYTES = Buffer.alloc(0);
+/** readBytes' alignment: the widest element (8-byte integers and floats) a view may need. */
+const ALIGNMENT = 8;
 
 const CLIENT_GONE = new VigilError(499, 'client_closed', 'the client closed the connection');
 
@@ -92,6 +94,8 @@ export class Exchange implements ReceivingBody {
   private text: string | null = null;
   /** The body as bytes instead of text (binary bodies: see readBytes). */
   private keepBytes = false;
+  /** Where the byte readBytes aligns sits: bytes of padding before the body in its memory. */
+  private bytesPad = 0;
   private bytes: Buffer | null = null;
   private reader: { resolve(body: string | Buffer): void; reject(error: unknown): void } | null = null;
   private refusal: VigilError | null = null;
@@ -208,12 +212,15 @@ export class Exchange implements ReceivingBody {
 
   /**
    * The whole body as bytes (a binary body is not UTF-8 text), refused with 413 above `limit`;
-   * the content type is the caller's to check. Must be called before the body has arrived,
-   * i.e. in the synchronous part of the handler, as protocol handlers read their body anyway.
+   * the content type is the caller's to check. Byte `alignAt` of the body lands on an 8-byte
+   * boundary of its memory, so typed arrays over the data after a header of that length can
+   * be views instead of copies. Must be called before the body has arrived, i.e. in the
+   * synchronous part of the handler, as protocol handlers read their body anyway.
    */
-  readBytes(limit: number): Promise<Buffer> {
+  readBytes(limit: number, alignAt = 0): Promise<Buffer> {
     if (this.text !== null) return Promise.reject(new Error('readBytes: the body was already read as text'));
     this.keepBytes = true;
+    this.bytesPad = (ALIGNMENT - (alignAt % ALIGNMENT)) % ALIGNMENT;
     return this.awaitBody(limit, NO_BYTES, this.bytes);
   }
 
@@ -320,20 +327,39 @@ export class Exchange implements ReceivingBody {
     }
     if (isLast && this.chunks.length === 0 && this.collected === null) {
       // One piece (the common case): decode straight from uWS's buffer, one copy.
-      this.complete(this.keepBytes ? Buffer.from(chunk.slice(0)) : Buffer.from(chunk).toString('utf8'));
+      if (!this.keepBytes) return this.complete(Buffer.from(chunk).toString('utf8'));
+      const body = this.bodyMemory(chunk.byteLength);
+      body.set(new Uint8Array(chunk));
+      this.complete(body);
       return;
     }
     // uWS reuses the chunk's memory once onData returns: copy it. With a declared length the
     // body goes into one buffer of that size (one allocation, returned whole afterwards).
     if (this.declaredLength > 0) {
-      this.collected ??= Buffer.allocUnsafeSlow(this.declaredLength);
+      this.collected ??= this.bodyMemory(this.declaredLength);
       this.collected.set(new Uint8Array(chunk), this.receivedBytes - chunk.byteLength);
     } else {
       this.chunks.push(Buffer.from(chunk.slice(0)));
     }
     if (!isLast) return;
-    const whole = this.collected ? this.collected.subarray(0, this.receivedBytes) : Buffer.concat(this.chunks, this.receivedBytes);
+    const whole = this.collected ? this.collected.subarray(0, this.receivedBytes) : this.joinChunks();
     this.complete(this.keepBytes ? whole : whole.toString('utf8'));
+  }
+
+  /** Fresh memory for `length` body bytes, after readBytes' padding (none for text). */
+  private bodyMemory(length: number): Buffer {
+    return Buffer.allocUnsafeSlow(this.bytesPad + length).subarray(this.bytesPad);
+  }
+
+  private joinChunks(): Buffer {
+    if (!this.keepBytes) return Buffer.concat(this.chunks, this.receivedBytes);
+    const whole = this.bodyMemory(this.receivedBytes);
+    let at = 0;
+    for (const chunk of this.chunks) {
+      whole.set(chunk, at);
+      at += chunk.length;
+    }
+    return whole;
   }
 
   private complete(body: string | Buffer): void {

@@ -19,9 +19,23 @@ export function checkBinaryContentType(contentType: string): void {
   }
 }
 
+/** The header's byte length as declared (NaN when it is not a number of bytes). */
+function declaredLength(headerLength: string): number {
+  return /^\d+$/.test(headerLength) ? Number(headerLength) : NaN;
+}
+
+/**
+ * Where the binary data starts in the body, for Exchange.readBytes to align (0 when the header
+ * length is malformed: splitBinaryBody refuses it once the body is read).
+ */
+export function binaryDataOffset(headerLength: string): number {
+  const length = declaredLength(headerLength);
+  return Number.isSafeInteger(length) ? length : 0;
+}
+
 /** The body's JSON header as text and the binary data after it. */
 export function splitBinaryBody(body: Buffer, headerLength: string): { header: string; binary: Buffer } {
-  const length = /^\d+$/.test(headerLength) ? Number(headerLength) : NaN;
+  const length = declaredLength(headerLength);
   if (!(length <= body.length)) {
     throw badRequest(`Inference-Header-Content-Length must be the byte length of the JSON header, at most the ${body.length}-byte body; got '${headerLength}'`);
   }

@@ -8,7 +8,7 @@ import type { ModelRegistry, ServedModel, ServedVersion } from '../serving/regis
 import { rolesOf } from '../routing/traffic.js';
 import { encodeBinaryTensor } from '../validation/binary-tensors.js';
 import { parseJsonObject, timeoutOf } from './json-body.js';
-import { binaryAnswer, checkBinaryContentType, HEADER_LENGTH, splitBinaryBody } from './v2-binary.js';
+import { binaryAnswer, binaryDataOffset, checkBinaryContentType, HEADER_LENGTH, splitBinaryBody } from './v2-binary.js';
 import type { Exchange } from './exchange.js';
 import type { Router } from './router.js';
 import type { MainThreadShedder } from './shedding.js';
@@ -96,7 +96,7 @@ export function mountV2(router: Router, context: V2Context): void {
       text = await ex.readText(context.maxBodyBytes, true);
     } else {
       checkBinaryContentType(ex.contentType);
-      ({ header: text, binary } = splitBinaryBody(await ex.readBytes(context.maxBodyBytes), headerLength));
+      ({ header: text, binary } = splitBinaryBody(await ex.readBytes(context.maxBodyBytes, binaryDataOffset(headerLength)), headerLength));
     }
     // The data plane checks a named version too; checked here first, a request that also has a
     // bad header (X-Timeout-Ms) is answered with the version's 404 or 503, as it always was.

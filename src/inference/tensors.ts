@@ -79,6 +79,11 @@ export function allocate(type: OrtType, length: number): TensorData {
   return new ARRAY_CONSTRUCTORS[type as NumericOrtType](length);
 }
 
+/** A typed array of `length` elements of `type` over existing memory (offset aligned for the type). */
+export function typedArrayOver(type: Exclude<OrtType, 'string'>, buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArray {
+  return new ARRAY_CONSTRUCTORS[type](buffer as ArrayBuffer, byteOffset, length);
+}
+
 /** A request's share of a batch: its tensors, first dimension = rows. */
 export interface RowBlock {
   readonly inputs: readonly WireTensor[];

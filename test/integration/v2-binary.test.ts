@@ -6,6 +6,7 @@
 // split the same way. Every datatype round-trips bit for bit; JSON and binary inputs mix in one
 // request; outputs come back binary on request (per output, or for all), JSON otherwise.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawHttp, rawRequest } from '../helpers/raw-http.js';
 import { FIXTURE_MODELS, getJson, startServer, type RunningServer } from '../helpers/server.js';
 
 let server: RunningServer;
@@ -177,6 +178,52 @@ describe('mixed inputs and chosen outputs', () => {
     expect(answer.headers.get('content-type')).toBe('application/octet-stream');
     const y = outputBytes(answer).get('y')!;
     expect([0, 1, 2].map((i) => y.readInt32LE(i * 4))).toEqual([7, -8, 9]);
+  });
+
+  // The data lands wherever the header ends: the gateway places the body so that its data can
+  // be read in place; this checks every header length modulo 8, and bodies that arrive whole,
+  // in pieces under a Content-Length, and chunked.
+  it('binary inputs decode the same at every header length, whole, in pieces and chunked', async () => {
+    const aBytes = fixed(4, a, (v, at, x) => v.setFloat32(at, x, true));
+    const expected = [
+      { name: 'sum', datatype: 'FP32', shape: [2, 2], data: [4.5, -6, 5.25, Math.fround(8 + 9007199254740993)] },
+      { name: 'a_copy', datatype: 'FP32', shape: [2, 2], data: a },
+      { name: 'b_double', datatype: 'INT64', shape: [2, 2], data: b.map((x) => Number(x * 2n)) },
+    ];
+    const path = '/v2/models/multi-io/infer';
+    const headerLengths = new Set<number>();
+    for (let idLength = 0; idLength < 8; idLength++) {
+      const request = binaryRequest([
+        { name: 'a', shape: [2, 2], datatype: 'FP32', bytes: aBytes },
+        { name: 'b', shape: [2, 2], datatype: 'INT64', bytes: bBytes },
+      ], { id: 'i'.repeat(idLength) });
+      headerLengths.add(request.headerLength % 8);
+      const whole = await sendBinary('multi-io', request);
+      expect(whole.status, whole.text).toBe(200);
+      expect(whole.json.outputs, `header length ${request.headerLength}, whole`).toEqual(expected);
+
+      const headers: [string, string][] = [['Host', 'localhost'], ['Inference-Header-Content-Length', String(request.headerLength)]];
+      const cut = [0, request.headerLength - 3, request.headerLength + 5, request.headerLength + 21, request.body.length];
+      const parts = cut.slice(1).map((end, i) => request.body.subarray(cut[i], end));
+      const inPieces = await rawHttp(server.port, {
+        pieces: [rawRequest('POST', path, [...headers, ['Content-Length', String(request.body.length)]]), ...parts],
+        gapMs: 15, expectResponses: 1,
+      });
+      expect(inPieces.responses[0]?.status, inPieces.responses[0]?.body).toBe(200);
+      expect(inPieces.responses[0]!.json.outputs, `header length ${request.headerLength}, in pieces`).toEqual(expected);
+
+      const chunked = await rawHttp(server.port, {
+        pieces: [
+          rawRequest('POST', path, [...headers, ['Transfer-Encoding', 'chunked']]),
+          ...parts.map((part) => Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')])),
+          '0\r\n\r\n',
+        ],
+        gapMs: 15, expectResponses: 1,
+      });
+      expect(chunked.responses[0]?.status, chunked.responses[0]?.body).toBe(200);
+      expect(chunked.responses[0]!.json.outputs, `header length ${request.headerLength}, chunked`).toEqual(expected);
+    }
+    expect(headerLengths.size, 'the header lengths cover every residue modulo 8').toBe(8);
   });
 });
 
