@@ -6,7 +6,7 @@
 // wait on with Atomics. So a batch costs no structured clone and no MessagePort, and a worker
 // that is still busy picks the next batch up without being woken at all.
 // Both threads import this file; it knows tensors, not models or HTTP.
-import { allocate, ORT_TYPES, type TensorData, type TypedArray, type WireTensor } from './tensors.js';
+import { allocate, ORT_TYPES, StackedTensor, type TensorData, type TypedArray, type WireTensor } from './tensors.js';
 
 // ES2024 members Node 20 has and TypeScript's ES2022 library does not declare.
 declare global {
@@ -245,11 +245,20 @@ class SlotCursor {
   }
 
   writeArray(data: TypedArray): void {
-    this.writeU32(data.byteLength);
+    this.writeArrays([data]);
+  }
+
+  /** One payload: the arrays' bytes one after the other. */
+  private writeArrays(parts: readonly TypedArray[]): void {
+    let byteLength = 0;
+    for (const part of parts) byteLength += part.byteLength;
+    this.writeU32(byteLength);
     this.align();
-    this.ensure(data.byteLength);
-    new Uint8Array(this.sab, this.at, data.byteLength).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    this.at += data.byteLength;
+    this.ensure(byteLength);
+    for (const part of parts) {
+      new Uint8Array(this.sab, this.at, part.byteLength).set(new Uint8Array(part.buffer, part.byteOffset, part.byteLength));
+      this.at += part.byteLength;
+    }
   }
 
   /** Copies a payload out into `into` (ORT refuses shared memory, and the slot is reused). */
@@ -275,12 +284,12 @@ class SlotCursor {
     this.writeU32(TYPE_CODE.get(tensor.type)!);
     this.writeU32(tensor.dims.length);
     for (const d of tensor.dims) this.writeU32(d);
+    const parts = tensor instanceof StackedTensor ? tensor.parts : [tensor.data];
     if (tensor.type === 'string') {
-      const strings = tensor.data as string[];
-      this.writeU32(strings.length);
-      for (const s of strings) this.writeString(s);
+      this.writeU32(parts.reduce((n, part) => n + part.length, 0));
+      for (const part of parts) for (const s of part as string[]) this.writeString(s);
     } else {
-      this.writeArray(tensor.data as TypedArray);
+      this.writeArrays(parts as readonly TypedArray[]);
     }
   }
 

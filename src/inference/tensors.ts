@@ -91,15 +91,29 @@ export interface RowBlock {
 }
 
 /**
- * Stacks the blocks' tensors along the first dimension, input by input (blocks of one layout:
- * sameRowLayout); names, types and trailing dims are the first block's.
+ * Requests' tensors stacked along the first dimension, kept as their parts: the hand-off
+ * (slab.ts) copies the parts one after another straight into shared memory, so a batch of
+ * several requests allocates no stacked array of its own (a fresh array per batch is memory V8
+ * counts towards its next full collection). `data` stacks them on first read, for any other
+ * reader.
  */
-export function stackRows(blocks: readonly RowBlock[], rows: number): WireTensor[] {
-  return blocks[0]!.inputs.map((first, index) => {
-    const data = allocate(first.type, rows * (first.data.length / blocks[0]!.rows));
+export class StackedTensor implements WireTensor {
+  private stacked: TensorData | null = null;
+
+  constructor(
+    readonly name: string,
+    readonly type: OrtType,
+    readonly dims: number[],
+    /** the parts in row order; their lengths add up to the tensor's element count */
+    readonly parts: readonly TensorData[],
+  ) {}
+
+  get data(): TensorData {
+    if (this.stacked) return this.stacked;
+    const length = this.parts.reduce((n, part) => n + part.length, 0);
+    const data = allocate(this.type, length);
     let offset = 0;
-    for (const block of blocks) {
-      const part = block.inputs[index]!.data;
+    for (const part of this.parts) {
       if (Array.isArray(data)) {
         for (let i = 0; i < part.length; i++) data[offset + i] = (part as string[])[i]!;
       } else {
@@ -107,7 +121,24 @@ export function stackRows(blocks: readonly RowBlock[], rows: number): WireTensor
       }
       offset += part.length;
     }
-    return { name: first.name, type: first.type, dims: [rows, ...first.dims.slice(1)], data };
+    return (this.stacked = data);
+  }
+}
+
+/**
+ * Stacks the blocks' tensors along the first dimension, input by input (blocks of one layout:
+ * sameRowLayout); names, types and trailing dims are the first block's. A block's own stacked
+ * tensor contributes its parts, so stacking stacked groups again copies nothing either.
+ */
+export function stackRows(blocks: readonly RowBlock[], rows: number): StackedTensor[] {
+  return blocks[0]!.inputs.map((first, index) => {
+    const parts: TensorData[] = [];
+    for (const block of blocks) {
+      const tensor = block.inputs[index]!;
+      if (tensor instanceof StackedTensor) parts.push(...tensor.parts);
+      else parts.push(tensor.data);
+    }
+    return new StackedTensor(first.name, first.type, [rows, ...first.dims.slice(1)], parts);
   });
 }
 
