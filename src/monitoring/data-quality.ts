@@ -93,21 +93,28 @@ export class DataQualityWindow {
     const slot = this.ring.advance(this.expire);
     const base = slot * width * CELLS;
     const { counts, lifetime, mins, maxs } = this;
-    let nextMissing = 0;
     const missingCount = missing?.length ?? 0;
-    for (let i = 0; i < rows * width; i++) {
-      const c = i % width;
-      if (nextMissing < missingCount && missing![nextMissing] === i) {
-        nextMissing++;
-        counts[base + c * CELLS + 2]!++;
-        lifetime[c * CELLS + 2]!++;
-        continue;
+    let missingSeen = 0;
+    let nextMissing = missingCount > 0 ? missing![0]! : -1;
+    // Row by row and column by column: the column of a flat index without a division per value.
+    for (let r = 0, i = 0; r < rows; r++) {
+      for (let c = 0; c < width; c++, i++) {
+        if (i === nextMissing) {
+          missingSeen++;
+          nextMissing = missingSeen < missingCount ? missing![missingSeen]! : -1;
+          counts[base + c * CELLS + 2]!++;
+          lifetime[c * CELLS + 2]!++;
+          continue;
+        }
+        const x = data[i]!;
+        if (x < mins[c]!) {
+          counts[base + c * CELLS]!++;
+          lifetime[c * CELLS]!++;
+        } else if (x > maxs[c]!) {
+          counts[base + c * CELLS + 1]!++;
+          lifetime[c * CELLS + 1]!++;
+        }
       }
-      const x = data[i]!;
-      const cell = x < mins[c]! ? 0 : x > maxs[c]! ? 1 : -1;
-      if (cell < 0) continue;
-      counts[base + c * CELLS + cell]!++;
-      lifetime[c * CELLS + cell]!++;
     }
     this.rowsPerSlice[slot]! += rows;
   }

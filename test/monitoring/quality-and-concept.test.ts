@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { alertThreshold, ConceptDriftPolicy } from '../../src/monitoring/concept-drift.js';
 import { DataQualityWindow } from '../../src/monitoring/data-quality.js';
+import { mulberry32 } from '../helpers/random.js';
 
 describe('DataQualityWindow', () => {
   const columns = [{ name: 'a', min: 0, max: 10 }, { name: 'b', min: 5 }, { name: 'c' }];
@@ -35,6 +36,28 @@ describe('DataQualityWindow', () => {
       { column: 'c', below: 0, above: 0, missing: 1 },
     ]);
     expect(() => w.observe([1, 2], 1, null)).toThrow(/2 values for 1 rows of 3/);
+  });
+
+  it('counts as a plain per-value reference does, on seeded random rows with missing values anywhere', () => {
+    const random = mulberry32(7);
+    const cols = Array.from({ length: 7 }, (_, c) => ({ name: `f${c}`, ...(c % 3 !== 2 ? { min: -1 } : {}), ...(c % 2 === 0 ? { max: 1 } : {}) }));
+    const w = new DataQualityWindow(cols, { slices: 2, sliceSeconds: 3600 });
+    const expected = cols.map((c) => ({ column: c.name, below: 0, above: 0, missing: 0 }));
+    for (let batch = 0; batch < 50; batch++) {
+      const rows = 1 + Math.floor(random() * 9);
+      const data = Array.from({ length: rows * cols.length }, () => (random() < 0.05 ? NaN : (random() - 0.5) * 3));
+      const missing = data.flatMap((_, i) => (random() < 0.1 ? [i] : []));
+      w.observe(data, rows, missing.length ? missing : null);
+      data.forEach((x, i) => {
+        const c = i % cols.length;
+        const column = cols[c]!;
+        if (missing.includes(i)) expected[c]!.missing++;
+        else if (column.min !== undefined && x < column.min) expected[c]!.below++;
+        else if (column.max !== undefined && x > column.max) expected[c]!.above++;
+      });
+    }
+    expect(expected.some((c) => c.below > 0 && c.missing > 0)).toBe(true);
+    expect(w.totals()).toEqual(expected);
   });
 });
 
