@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { bodyTimeout, payloadTooLarge, receiveBudgetFull, unsupportedMediaType, VigilError } from '../errors.js';
 import type { BodyIntake, ReceivingBody } from './intake.js';
+import { bodyPool } from './body-pool.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found',
@@ -96,6 +97,8 @@ export class Exchange implements ReceivingBody {
   private keepBytes = false;
   /** Where the byte readBytes aligns sits: bytes of padding before the body in its memory. */
   private bytesPad = 0;
+  /** The pool's buffer holding the body read as bytes, until recycleBody. */
+  private pooledBody: Buffer | null = null;
   private bytes: Buffer | null = null;
   private reader: { resolve(body: string | Buffer): void; reject(error: unknown): void } | null = null;
   private refusal: VigilError | null = null;
@@ -346,9 +349,26 @@ export class Exchange implements ReceivingBody {
     this.complete(this.keepBytes ? whole : whole.toString('utf8'));
   }
 
-  /** Fresh memory for `length` body bytes, after readBytes' padding (none for text). */
+  /**
+   * Memory for `length` body bytes, after readBytes' padding: for bytes, from the body pool
+   * (given back by recycleBody); for text, fresh (the text is decoded from it at once).
+   */
   private bodyMemory(length: number): Buffer {
-    return Buffer.allocUnsafeSlow(this.bytesPad + length).subarray(this.bytesPad);
+    if (!this.keepBytes) return Buffer.allocUnsafeSlow(length);
+    this.pooledBody = bodyPool.take(this.bytesPad + length);
+    return this.pooledBody.subarray(this.bytesPad, this.bytesPad + length);
+  }
+
+  /**
+   * The body read by readBytes is no longer needed: nothing reads it, nor any view over it
+   * (decoded tensors included), from now on. Its memory goes back to the pool for another
+   * request.
+   */
+  recycleBody(): void {
+    if (!this.pooledBody) return;
+    bodyPool.give(this.pooledBody);
+    this.pooledBody = null;
+    this.bytes = null;
   }
 
   private joinChunks(): Buffer {

@@ -112,6 +112,8 @@ export function mountV2(router: Router, context: V2Context): void {
       requestId: ex.requestId,
       decode: (version) => version.v2.decode(body = parseJsonObject(text, ex.maxJsonDepth), binary),
       logFeatures: () => body?.inputs,
+      // Binary inputs are views over the body (binary-tensors.ts): its memory is reused once they are done.
+      releaseInputs: binary ? () => ex.recycleBody() : undefined,
     });
     const { version, decoded } = prediction;
     const wanted = decoded.outputs;

@@ -36,6 +36,13 @@ export interface PredictRequest<D extends DecodedInputs> {
   decode(version: ServedVersion): D;
   /** Lazily gives the request's features as the client sent them, for the prediction log. */
   logFeatures?: () => unknown;
+  /**
+   * Called once nothing here holds the decoded inputs any more (their batch has settled and
+   * no shadow mirror took them), so memory they view can serve another request. Not called
+   * when that moment is not known (a decode that failed, a mirrored request): such memory is
+   * left to the garbage collector.
+   */
+  releaseInputs?: () => void;
 }
 
 export interface Prediction<D extends DecodedInputs> {
@@ -141,6 +148,7 @@ export class DataPlane {
         inputs: decoded.inputs, rows, deadline: request.startedAt + request.timeoutMs, timeoutMs: request.timeoutMs,
       });
     } catch (error) {
+      if (!shadow) request.releaseInputs?.();
       this.recordFailure(model, version, 'live', error);
       throw error;
     }
@@ -163,6 +171,8 @@ export class DataPlane {
       // After the live answer has been written: the shadow never delays it. One immediate per
       // event-loop turn mirrors every request answered in that turn.
       if (this.shadowJobs.push(job) === 1) setImmediate(() => this.runShadows());
+    } else {
+      request.releaseInputs?.();
     }
     return { outputs, columns };
   }

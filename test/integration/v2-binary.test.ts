@@ -225,6 +225,21 @@ describe('mixed inputs and chosen outputs', () => {
     }
     expect(headerLengths.size, 'the header lengths cover every residue modulo 8').toBe(8);
   });
+
+  // Binary bodies' memory is reused once their batch has settled: many requests at once, each
+  // with its own values, must each get exactly their own values back.
+  it('concurrent binary requests each get their own data back while body memory is reused', async () => {
+    const rows = 64;
+    const send = async (n: number) => {
+      const values = Array.from({ length: rows * 3 }, (_, i) => n * 1000 + i + 0.5);
+      const bytes = fixed(4, values, (v, at, x) => v.setFloat32(at, x, true));
+      const answer = await sendBinary('identity-float32', binaryRequest([{ name: 'x', shape: [rows, 3], datatype: 'FP32', bytes }], { id: `r${n}`, parameters: { binary_data_output: true } }));
+      expect(answer.status, answer.text).toBe(200);
+      expect(answer.json.id).toBe(`r${n}`);
+      expect(outputBytes(answer).get('y')!.equals(bytes), `request ${n}`).toBe(true);
+    };
+    for (let wave = 0; wave < 10; wave++) await Promise.all(Array.from({ length: 32 }, (_, i) => send(wave * 32 + i)));
+  });
 });
 
 describe('bad binary requests get a 400 (or 415) naming what is wrong', () => {
