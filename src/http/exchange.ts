@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { bodyTimeout, payloadTooLarge, receiveBudgetFull, unsupportedMediaType, VigilError } from '../errors.js';
-import type { BodyIntake, ReceivingBody } from './intake.js';
 import { bodyPool } from './body-pool.js';
+import type { BodyIntake, ReceivingBody } from './intake.js';
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK', 400: '400 Bad Request', 401: '401 Unauthorized', 403: '403 Forbidden', 404: '404 Not Found',
@@ -330,10 +330,13 @@ export class Exchange implements ReceivingBody {
     }
     if (isLast && this.chunks.length === 0 && this.collected === null) {
       // One piece (the common case): decode straight from uWS's buffer, one copy.
-      if (!this.keepBytes) return this.complete(Buffer.from(chunk).toString('utf8'));
-      const body = this.bodyMemory(chunk.byteLength);
-      body.set(new Uint8Array(chunk));
-      this.complete(body);
+      if (this.keepBytes) {
+        const body = this.bodyMemory(chunk.byteLength);
+        body.set(new Uint8Array(chunk));
+        this.complete(body);
+      } else {
+        this.complete(Buffer.from(chunk).toString('utf8'));
+      }
       return;
     }
     // uWS reuses the chunk's memory once onData returns: copy it. With a declared length the
