@@ -28,9 +28,9 @@ export function decodeBinaryTensor(bytes: Uint8Array, type: OrtType, count: numb
 
 /**
  * The elements over the body's own memory when they sit aligned for their type (the body is
- * a fresh copy the request owns, placed so its data starts aligned): no second copy, and no
- * second allocation for V8 to count towards its next full collection. Otherwise a copy into
- * the tensor's own memory.
+ * memory the request owns until it releases its inputs, placed so its data starts aligned:
+ * Exchange.readBytes): no second copy, and no second allocation for V8 to count towards its
+ * next full collection. Otherwise a copy into the tensor's own memory.
  */
 function viewOrCopy(bytes: Uint8Array, type: Exclude<OrtType, 'string'>, count: number): TypedArray {
   if (bytes.byteOffset % bytesPerElement(type) === 0) return typedArrayOver(type, bytes.buffer, bytes.byteOffset, count);
