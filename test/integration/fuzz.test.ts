@@ -1,9 +1,11 @@
-// Seeded fuzzing of everything a client controls: /predict and v2 infer bodies, admin calls,
-// path parameters, headers and raw HTTP framing (10,800 requests). Every answer must be a
+// Seeded fuzzing of everything a client controls: /predict and v2 infer bodies (JSON and the
+// binary tensor extension), admin calls, path parameters, headers and raw HTTP framing
+// (12,000 requests). Every answer must be a
 // well-formed HTTP response whose status is 200 or a client error with a JSON {"error"} body
 // (never a 500; 503 only for a capacity limit), or, where uWebSockets.js refuses the framing
 // itself, a prompt close. Afterwards the process is alive, its RSS is back within 10 % of the
-// warm baseline, and a reference prediction is unchanged. A failure prints the seed and case.
+// warm baseline, and reference predictions (JSON, and binary in and out, whose bodies' memory
+// the server reuses) are unchanged. A failure prints the seed and case.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,7 +87,7 @@ function damage(text: string): string {
 
 // ---- request generators --------------------------------------------------------------------
 
-type Case = { kind: string; method: string; path: string; body?: string; headers: Record<string, string> };
+type Case = { kind: string; method: string; path: string; body?: string | Buffer; headers: Record<string, string> };
 
 function predictCase(): Case {
   const model = pick(['breast-cancer', 'diabetes', 'digits', 'nope', '', 'diabetes\u0000']);
@@ -125,6 +127,38 @@ function v2Case(): Case {
   if (chance(0.2)) body.outputs = [{ name: pick(['value', 'label', 'probabilities', 'nope']) }];
   if (chance(0.1)) body.id = pick(['req', 7, '']);
   return { kind: 'v2', method: 'POST', path: `/v2/models/${model}${version}/infer`, body: damage(JSON.stringify(body)), headers: { 'content-type': 'application/json' } };
+}
+
+const BINARY_SIZES: Record<string, number> = { FP32: 4, FP64: 8, FP16: 2, INT64: 8, UINT8: 1, BOOL: 1 };
+
+/** A v2 infer request in the binary tensor data extension, often damaged: header, sizes, bytes, framing. */
+function binaryCase(): Case {
+  const model = pick(['digits', 'digits', 'breast-cancer', 'diabetes', 'nope']);
+  const width = model === 'breast-cancer' ? 30 : model === 'digits' ? 64 : 10;
+  const rows = chance(0.85) ? 1 + int(8) : pick([0, 65, 2 ** 31, -1, 1.5]);
+  const datatype = pick(['FP32', 'FP32', 'FP32', 'FP64', 'FP16', 'INT64', 'UINT8', 'BOOL', 'BYTES', 'fp32']);
+  const elements = Math.min(Math.max(0, Math.floor(Number(rows))) * width, 64 * 64);
+  let data = Buffer.from(Array.from({ length: elements * (BINARY_SIZES[datatype] ?? 4) }, () => int(256)));
+  if (chance(0.1)) data = data.subarray(0, int(data.length + 1));
+  if (chance(0.05)) data = Buffer.concat([data, Buffer.alloc(1 + int(9))]);
+  const size = chance(0.85) ? data.length : pick([0, data.length + 1, data.length - 3, -1, 'x', 1e12, null]);
+  const input: Record<string, unknown> = {
+    name: pick(['input', 'input', 'x']), datatype, parameters: { binary_data_size: size },
+    shape: chance(0.85) ? [rows, width] : Array.from({ length: int(5) }, () => pick([0, 1, 3, -1, 64, 1e15])),
+  };
+  if (chance(0.05)) input.data = [1, 2, 3];
+  const header: Record<string, unknown> = { inputs: chance(0.95) ? [input] : value() };
+  if (chance(0.3)) header.parameters = { binary_data_output: pick([true, true, false, 'yes', 1]) };
+  if (chance(0.2)) header.outputs = [{ name: pick(['probabilities', 'label', 'nope']), parameters: { binary_data: pick([true, false, 2]) } }];
+  const json = Buffer.from(damage(JSON.stringify(header)), 'utf8');
+  let body = Buffer.concat([json, data]);
+  if (chance(0.05)) body = body.subarray(0, int(body.length));
+  const headers: Record<string, string> = {
+    'inference-header-content-length': chance(0.85) ? String(json.length) : pick(['0', String(json.length + 1 + int(50)), String(body.length + 1), '-1', 'abc', '1e3', String(2 ** 53 + 1)]),
+  };
+  const contentType = pick([undefined, undefined, 'application/octet-stream', 'application/json', 'text/plain', 'application/octet-stream; x=1']);
+  if (contentType) headers['content-type'] = contentType;
+  return { kind: 'binary', method: 'POST', path: `/v2/models/${model}/infer`, body, headers };
 }
 
 function adminCase(): Case {
@@ -213,11 +247,18 @@ async function runAll<T>(items: T[], concurrency: number, each: (item: T, index:
 async function reference() {
   const answer = await postJson(`${server.url}/predict`, { model: 'breast-cancer', version: '1', instances: bc.rows.slice(0, 5) });
   expect(answer.status, answer.text).toBe(200);
-  return answer.json.predictions;
+  // The same rows' digits-shaped cousin in binary, answered in binary: its body comes from the
+  // pool the binary cases above have been taking from and giving back to.
+  const pixels = Buffer.alloc(4 * 64 * 3);
+  for (let i = 0; i < 64 * 3; i++) pixels.writeFloatLE(i % 17, i * 4);
+  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [3, 64], datatype: 'FP32', parameters: { binary_data_size: pixels.length } }], parameters: { binary_data_output: true } }));
+  const binary = await fetch(`${server.url}/v2/models/digits/infer`, { method: 'POST', body: Buffer.concat([header, pixels]), headers: { 'inference-header-content-length': String(header.length) } });
+  expect(binary.status).toBe(200);
+  return { predictions: answer.json.predictions, binary: Buffer.from(await binary.arrayBuffer()).toString('base64') };
 }
 
 describe(`seeded fuzz (seed ${SEED})`, () => {
-  it('10,800 hostile requests: every answer is 200 or a JSON client error, the process lives, memory and predictions are unchanged', async () => {
+  it('12,000 hostile requests: every answer is 200 or a JSON client error, the process lives, memory and predictions are unchanged', async () => {
     // Warm up with valid traffic on every model and both protocols, at the largest row counts
     // the fuzz can send (ORT sizes its arenas per model and batch), then take the baseline.
     const widths = { 'breast-cancer': 30, diabetes: 10, digits: 64 } as const;
@@ -234,7 +275,7 @@ describe(`seeded fuzz (seed ${SEED})`, () => {
     // capacity, not a leak. The warm baseline is taken after it; growth across the 10,800 judged
     // requests that follow would be memory kept per request.
     const warmCases: Case[] = [
-      ...Array.from({ length: 3000 }, predictCase), ...Array.from({ length: 3000 }, v2Case),
+      ...Array.from({ length: 3000 }, predictCase), ...Array.from({ length: 3000 }, v2Case), ...Array.from({ length: 1200 }, binaryCase),
       ...Array.from({ length: 1200 }, adminCase), ...Array.from({ length: 1200 }, pathCase), ...Array.from({ length: 1200 }, headerCase),
     ];
     await runAll(warmCases, 24, async (c) => {
@@ -247,7 +288,7 @@ describe(`seeded fuzz (seed ${SEED})`, () => {
     const baseline = await rssOf(server.child.pid!);
 
     const cases: Case[] = [
-      ...Array.from({ length: 3000 }, predictCase), ...Array.from({ length: 3000 }, v2Case),
+      ...Array.from({ length: 3000 }, predictCase), ...Array.from({ length: 3000 }, v2Case), ...Array.from({ length: 1200 }, binaryCase),
       ...Array.from({ length: 1200 }, adminCase), ...Array.from({ length: 1200 }, pathCase), ...Array.from({ length: 1200 }, headerCase),
     ];
     const raws = Array.from({ length: 1200 }, rawCase);
@@ -268,7 +309,7 @@ describe(`seeded fuzz (seed ${SEED})`, () => {
         problem = `no HTTP answer: ${(error as Error).message} ${String((error as { cause?: Error }).cause?.message ?? '')}`;
         count('no answer');
       }
-      if (problem) failures.push({ seed: SEED, index, kind: c.kind, request: `${c.method} ${c.path.slice(0, 200)} ${JSON.stringify(c.headers).slice(0, 200)} ${String(c.body).slice(0, 300)}`, answer: `${problem}: ${answer}` });
+      if (problem) failures.push({ seed: SEED, index, kind: c.kind, request: `${c.method} ${c.path.slice(0, 200)} ${JSON.stringify(c.headers).slice(0, 200)} ${(typeof c.body === 'string' ? c.body : c.body?.toString('latin1') ?? '').slice(0, 300)}`, answer: `${problem}: ${answer}` });
     });
 
     await runAll(raws, 16, async (raw, index) => {
@@ -288,7 +329,7 @@ describe(`seeded fuzz (seed ${SEED})`, () => {
 
     const total = cases.length + raws.length;
     process.stdout.write(`fuzz seed ${SEED}: ${total} requests; statuses ${JSON.stringify(Object.fromEntries(statuses))}; failures ${failures.length}\n`);
-    expect(total).toBeGreaterThanOrEqual(10_000);
+    expect(total).toBeGreaterThanOrEqual(12_000);
     const byProblem = new Map<string, Failure>();
     for (const failure of failures) byProblem.set(`${failure.kind} ${failure.answer.slice(0, 60)}`, failure);
     expect([...byProblem.values()].slice(0, 10)).toEqual([]);
