@@ -148,9 +148,11 @@ export class DataPlane {
         inputs: decoded.inputs, rows, deadline: request.startedAt + request.timeoutMs, timeoutMs: request.timeoutMs,
       });
     } catch (error) {
-      if (!shadow) request.releaseInputs?.();
       this.recordFailure(model, version, 'live', error);
       throw error;
+    } finally {
+      // The batch has settled: unless a shadow mirror takes them below, nothing reads the inputs again.
+      if (!shadow) request.releaseInputs?.();
     }
     const columns = version.reader.columns(outputs, rows);
     // Whole microseconds, once: the HDR window, the Prometheus histogram, the guardrails and the
@@ -171,8 +173,6 @@ export class DataPlane {
       // After the live answer has been written: the shadow never delays it. One immediate per
       // event-loop turn mirrors every request answered in that turn.
       if (this.shadowJobs.push(job) === 1) setImmediate(() => this.runShadows());
-    } else {
-      request.releaseInputs?.();
     }
     return { outputs, columns };
   }
