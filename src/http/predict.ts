@@ -47,6 +47,7 @@ export function mountPredict(router: Router, context: PredictContext): void {
   router.route('/predict', {
     POST: async (exchange) => {
       if (context.shedder.shed(exchange)) return;
+      context.plane.wakeIdleWorker();
       const text = await exchange.readText(context.maxBodyBytes, true);
       let parsed: Record<string, unknown> | undefined;
       const body = () => (parsed ??= parseBody(text, exchange.maxJsonDepth));

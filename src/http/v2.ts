@@ -89,6 +89,7 @@ export function mountV2(router: Router, context: V2Context): void {
 
   async function infer(ex: Exchange, model: ServedModel, pinned: string | undefined): Promise<void> {
     if (context.shedder.shed(ex)) return;
+    context.plane.wakeIdleWorker();
     const headerLength = ex.header(HEADER_LENGTH);
     let text: string;
     let binary: Buffer | undefined;

@@ -21,6 +21,8 @@ export interface BatchExecutor {
   run(key: string, path: string, inputs: WireTensor[], options: { onBins?: (bins: FeatureBins) => void; alone: boolean }): Promise<WireTensor[]>;
   /** Settles the batches that have finished, now (optional; otherwise they settle when the executor notices). */
   reap?(): void;
+  /** A batch is on the way: an idle executor may start waking up for it (optional). */
+  wakeIdleWorker?(): void;
 }
 
 /** A model version as the batcher sees it. */
@@ -180,6 +182,11 @@ export class BatchScheduler {
         this.schedulePump();
       }
     });
+  }
+
+  /** A request has arrived and will likely become a batch: lets an idle executor get ready for it. */
+  wakeIdleWorker(): void {
+    this.executor.wakeIdleWorker?.();
   }
 
   /** Resolves once the version has no queued or running work (used before unloading it). */

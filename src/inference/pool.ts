@@ -64,6 +64,8 @@ class WorkerLink {
   readonly running = new Map<number, Task>();
   /** Completions already read. */
   seen = 0;
+  /** Rung (wakeIdleWorker) and no batch submitted since: a ring with nothing after it is not repeated. */
+  ringUnanswered = false;
 
   constructor(readonly channel: Channel) {
     this.rings = new Rings(channel);
@@ -98,6 +100,8 @@ export class InferencePool {
   /** Batches in the workers' slots, all links together. */
   private running = 0;
   readonly settleWait = new SettleWait();
+  /** Idle workers rung ahead of a batch (wakeIdleWorker; tests read it). */
+  rings = 0;
 
   constructor(workers: number, private readonly options: PoolOptions = {}) {
     this.size = workers;
@@ -160,6 +164,23 @@ export class InferencePool {
       this.submit(best, task);
       if (ms > 0) this.waitAlone(best, ms);
     });
+  }
+
+  /**
+   * A request has arrived and its batch is on the way: with every worker idle, wakes the one it
+   * will go to, so that the worker's wake-up overlaps the main thread's reading and decoding
+   * instead of following the submission (at one connection, most of the hop; worker.ts polls
+   * briefly once rung). Busy workers need no ring, and a ring that no batch followed (a refused
+   * request) is not repeated before the next submission, so invalid traffic cannot keep a
+   * worker polling.
+   */
+  wakeIdleWorker(): void {
+    if (this.running !== 0 || this.waiting.length !== 0 || !this.settleWait.enabled) return;
+    const link = this.links[0]!; // where run() sends a batch when all are idle
+    if (link.ringUnanswered) return;
+    link.ringUnanswered = true;
+    this.rings++;
+    link.rings.ring();
   }
 
   /** Polls for the answer of the one batch in flight, for at most `ms`; settles it if it came. */
@@ -237,6 +258,7 @@ export class InferencePool {
       return;
     }
     link.running.set(slot, task);
+    link.ringUnanswered = false;
     this.running++;
     task.submittedAt = performance.now();
     link.rings.submit(slot);

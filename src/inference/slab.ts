@@ -102,6 +102,14 @@ export class Rings {
     Atomics.notify(this.cells, SUBMITTED);
   }
 
+  /**
+   * Main thread: wakes a sleeping worker without handing it anything, ahead of a batch being
+   * prepared (the worker then polls for it briefly; see worker.ts).
+   */
+  ring(): void {
+    Atomics.notify(this.cells, SUBMITTED);
+  }
+
   /** The slot handed over as the `n`-th submission. */
   submitted(n: number): number {
     return this.cells[RINGS + (n & this.mask)]!;

@@ -94,6 +94,15 @@ export class DataPlane {
     return this.scheduler.crowded;
   }
 
+  /**
+   * Called as an inference request arrives, before its body is read: an idle inference worker
+   * starts waking now, while this thread reads and decodes (the wake-up is most of the hop at
+   * low load).
+   */
+  wakeIdleWorker(): void {
+    this.scheduler.wakeIdleWorker();
+  }
+
   /** One request, end to end: the answer to encode, or a VigilError saying why not. */
   async predict<D extends DecodedInputs>(request: PredictRequest<D>): Promise<Prediction<D>> {
     const version = this.route(request.model, request.pinned, request.routingKey);

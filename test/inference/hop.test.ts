@@ -148,3 +148,47 @@ describe('the batcher marks a batch alone only when it is all the work', () => {
     }
   });
 });
+
+describe.skipIf(availableParallelism() < 2)('ringing an idle worker ahead of its batch', () => {
+  const a = path('identity-float32');
+
+  it('rings only when every worker is idle, and not again until a batch followed the ring', async () => {
+    await pool.run('a/1', a, rows([1]));
+    const before = pool.rings;
+    pool.wakeIdleWorker();
+    pool.wakeIdleWorker(); // no batch followed the first ring (a refused request, say): no second ring
+    expect(pool.rings).toBe(before + 1);
+    expect(Array.from((await pool.run('a/1', a, rows([2])))[0]!.data as Float32Array)).toEqual([2, 2, 2]);
+    pool.wakeIdleWorker(); // a batch followed: the next request rings again
+    expect(pool.rings).toBe(before + 2);
+    await pool.run('a/1', a, rows([3]));
+
+    // A batch in flight: the workers are awake, nothing rings. (Big, so it is still running.)
+    const busy = pool.run('a/1', a, [{ name: 'x', type: 'float32', dims: [2_000_000, 3], data: new Float32Array(6_000_000) }]);
+    pool.wakeIdleWorker();
+    expect(pool.rings).toBe(before + 2);
+    await busy;
+  });
+
+  it('loses no batch: a ring right before each submission, a ring with none, a ring to a worker gone cold', async () => {
+    for (let i = 0; i < 200; i++) {
+      pool.wakeIdleWorker();
+      if (i % 3 === 0) await idle(); // sometimes the ring's poll runs out before the batch comes
+      expect(Array.from((await pool.run('a/1', a, rows([i])))[0]!.data as Float32Array)).toEqual([i, i, i]);
+    }
+    // Idle past HOT_MS (50 ms), a worker waits asynchronously; a ring reaches it there too.
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    pool.wakeIdleWorker();
+    expect(Array.from((await pool.run('a/1', a, rows([7])))[0]!.data as Float32Array)).toEqual([7, 7, 7]);
+  });
+
+  it('a rung worker that gets no batch goes back to sleep', async () => {
+    await pool.run('a/1', a, rows([1]));
+    pool.wakeIdleWorker();
+    // Over 300 ms a worker polling for good would spend about 300 ms of CPU; sleeping, next to none.
+    const start = process.cpuUsage();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const spent = process.cpuUsage(start);
+    expect((spent.user + spent.system) / 1000).toBeLessThan(150);
+  });
+});
