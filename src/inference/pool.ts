@@ -170,14 +170,15 @@ export class InferencePool {
    * A request has arrived and its batch is on the way: with every worker idle, wakes the one it
    * will go to, so that the worker's wake-up overlaps the main thread's reading and decoding
    * instead of following the submission (at one connection, most of the hop; worker.ts polls
-   * briefly once rung). Busy workers need no ring, and a ring that no batch followed (a refused
-   * request) is not repeated before the next submission, so invalid traffic cannot keep a
-   * worker polling.
+   * briefly once rung). Only at low load, when the event loop sat idle since the last batch
+   * (under load a worker woken early would poll while the batch fills, on a core the rest of
+   * the machine needs). A ring that no batch followed (a refused request) is not repeated
+   * before the next submission, so invalid traffic cannot keep a worker polling.
    */
   wakeIdleWorker(): void {
-    if (this.running !== 0 || this.waiting.length !== 0 || !this.settleWait.enabled) return;
+    if (this.running !== 0 || this.waiting.length !== 0) return;
     const link = this.links[0]!; // where run() sends a batch when all are idle
-    if (link.ringUnanswered) return;
+    if (link.ringUnanswered || !this.settleWait.idleSinceLastBatch()) return;
     link.ringUnanswered = true;
     this.rings++;
     link.rings.ring();

@@ -41,7 +41,12 @@ export class SettleWait {
     if (!this.enabled) return 0;
     const last = this.last.get(key);
     if (last === undefined || last >= WAIT_CAP_MS) return 0;
-    return performance.eventLoopUtilization().idle - this.idleMark >= MIN_IDLE_MS ? WAIT_CAP_MS : 0;
+    return this.idleSinceLastBatch() ? WAIT_CAP_MS : 0;
+  }
+
+  /** Whether the event loop sat idle since the previous batch went out: the main thread was waiting for its clients. */
+  idleSinceLastBatch(): boolean {
+    return this.enabled && performance.eventLoopUtilization().idle - this.idleMark >= MIN_IDLE_MS;
   }
 
   observe(key: string, ms: number): void {
