@@ -15,6 +15,8 @@ export class BodyIntake {
   private reserved = 0;
   private readonly receiving = new Set<ReceivingBody>();
   private sweeper: NodeJS.Timeout | null = null;
+  /** Between start() and stop(): the sweep runs whenever a body is being received. */
+  private started = false;
 
   constructor(
     /** --receive-budget */
@@ -38,26 +40,45 @@ export class BodyIntake {
 
   track(body: ReceivingBody): void {
     this.receiving.add(body);
+    if (this.sweeper === null && this.started) this.startSweeper();
   }
 
   untrack(body: ReceivingBody): void {
     this.receiving.delete(body);
   }
 
-  /** Starts the deadline sweep (a quarter of the deadline, at most every 250 ms). */
+  /**
+   * Starts enforcing the body deadline: a sweep every quarter of it (at most every 250 ms)
+   * while any body is being received. A sweep that finds none stops the timer until the next
+   * body, so an idle server is not woken for it.
+   */
   start(): void {
-    if (this.sweeper) return;
-    this.sweeper = setInterval(() => this.sweep(), Math.min(250, Math.max(10, this.timeoutMs / 4)));
-    this.sweeper.unref();
+    this.started = true;
+    if (this.sweeper === null && this.receiving.size > 0) this.startSweeper();
   }
 
   stop(): void {
+    this.started = false;
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
   }
 
+  /** Whether the sweep's timer is running (tests read it). */
+  get sweeping(): boolean {
+    return this.sweeper !== null;
+  }
+
+  private startSweeper(): void {
+    this.sweeper = setInterval(() => this.sweep(), Math.min(250, Math.max(10, this.timeoutMs / 4)));
+    this.sweeper.unref();
+  }
+
   private sweep(): void {
-    if (this.receiving.size === 0) return;
+    if (this.receiving.size === 0) {
+      clearInterval(this.sweeper!);
+      this.sweeper = null;
+      return;
+    }
     const expired = this.now() - this.timeoutMs;
     for (const body of this.receiving) {
       if (body.startedAt > expired) continue;

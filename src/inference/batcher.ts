@@ -112,6 +112,9 @@ export interface QueueStats {
  */
 export const FULL_BATCH_SLOTS = 4;
 
+/** How often queued requests are checked for a passed deadline: how late a 504 can be. */
+const SWEEP_MS = 50;
+
 export class BatchScheduler {
   private readonly queues = new Map<string, VersionQueue>();
   /** Each target's live and shadow queue, found without building the key string per request. */
@@ -123,7 +126,8 @@ export class BatchScheduler {
   private shadowInflight = 0;
   private pumpScheduled = false;
   private delayTimer: NodeJS.Timeout | undefined;
-  private readonly sweeper: NodeJS.Timeout;
+  /** Answers queued requests whose deadline passed; runs only while something is queued. */
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly executor: BatchExecutor,
@@ -132,9 +136,6 @@ export class BatchScheduler {
     private readonly observer: BatchObserver = {},
     private readonly now: () => number = () => performance.now(),
   ) {
-    // Queued requests whose deadline passes are answered 504 even if no worker frees up.
-    this.sweeper = setInterval(() => this.dropExpired(), 50);
-    this.sweeper.unref();
   }
 
   /** Whether `rows` more rows would be admitted to the version's queue right now. */
@@ -173,6 +174,7 @@ export class BatchScheduler {
         enqueuedAt: this.now(), resolve, reject,
       });
       queue.rows += job.rows;
+      if (this.sweeper === null) this.startSweeper();
       if (target.batchable && queue.rows >= target.maxBatchSize) {
         // A full batch: send it now. If every slot looks busy, settle the batches that have
         // finished first; their slots free up before the next request arrives.
@@ -228,7 +230,8 @@ export class BatchScheduler {
   }
 
   close(): void {
-    clearInterval(this.sweeper);
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
     clearTimeout(this.delayTimer);
   }
 
@@ -392,8 +395,19 @@ export class BatchScheduler {
     job.reject(deadlineExceeded(queue.target.key, job.timeoutMs));
   }
 
+  /**
+   * Queued requests whose deadline passes are answered 504 even if no worker frees up: a sweep
+   * every SWEEP_MS while anything is queued. A sweep that finds every queue empty stops the
+   * timer (the next queued request starts it), so an idle server is not woken for it.
+   */
+  private startSweeper(): void {
+    this.sweeper = setInterval(() => this.dropExpired(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
   private dropExpired(): void {
     const now = this.now();
+    let queued = false;
     for (const queue of this.queues.values()) {
       if (!queue.jobs.length) continue;
       queue.jobs.removeWhere((job) => {
@@ -403,7 +417,17 @@ export class BatchScheduler {
         return true;
       });
       queue.notifyIfIdle();
+      if (queue.jobs.length) queued = true;
     }
+    if (!queued && this.sweeper !== null) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+  }
+
+  /** Whether the deadline sweep's timer is running (tests read it). */
+  get sweeping(): boolean {
+    return this.sweeper !== null;
   }
 }
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchScheduler, type BatchExecutor, type BatchTarget } from '../../src/inference/batcher.js';
 import type { WireTensor } from '../../src/inference/tensors.js';
 import { VigilError } from '../../src/errors.js';
+import { pollUntil } from '../helpers/poll.js';
 import { mulberry32 } from '../helpers/random.js';
 // The pool runs compiled workers, so it comes from dist (built by `npm test`'s pretest).
 import { InferencePool } from '../../dist/src/inference/pool.js';
@@ -172,6 +173,34 @@ describe('BatchScheduler', () => {
     const late = scheduler.submit(identity, { inputs: [rowsTensor([7, 8, 9], 3)], rows: 1, deadline: lateDeadline, timeoutMs: 1 });
     await expect(late).rejects.toMatchObject({ status: 504 });
     await busy;
+    expect(executor.runs).toBe(1);
+    scheduler.close();
+  });
+
+  it('sweeps deadlines only while something is queued, and again once something is', async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    // The executor holds the first batch until released: the slot stays busy meanwhile.
+    const executor = new (class extends CountingExecutor {
+      override async run(...args: Parameters<BatchExecutor['run']>) {
+        const outputs = await super.run(...args);
+        if (this.runs === 1) await held;
+        return outputs;
+      }
+    })(pool);
+    const scheduler = new BatchScheduler(executor, 1);
+    const identity = target('identity-float32');
+    expect(scheduler.sweeping).toBe(false);
+    const first = scheduler.submit(identity, { inputs: [rowsTensor([1, 2, 3], 3)], rows: 1, ...inTime() });
+    expect(scheduler.sweeping).toBe(true);
+    await pollUntil('the first batch to leave the queue and the sweep to stop', () => (scheduler.sweeping ? undefined : true), 5000, 10);
+    // Queued behind the held batch with a short deadline: the sweep starts again and answers it.
+    const late = scheduler.submit(identity, { inputs: [rowsTensor([4, 5, 6], 3)], rows: 1, deadline: performance.now() + 5, timeoutMs: 5 });
+    expect(scheduler.sweeping).toBe(true);
+    await expect(late).rejects.toMatchObject({ status: 504 });
+    release();
+    await first;
+    await pollUntil('the sweep to stop once the queue is empty', () => (scheduler.sweeping ? undefined : true), 5000, 10);
     expect(executor.runs).toBe(1);
     scheduler.close();
   });

@@ -99,6 +99,8 @@ describe('/metrics with real Prometheus tools', () => {
     has(/^http_requests_total\{route="[^"]+",status="404"\} \d+$/m);
     has(/^http_requests_total\{route="[^"]+",status="405"\} \d+$/m);
     has(/^process_cpu_seconds_total /m);
+    // The event-loop delay metrics are still exported (sampled every 100 ms, not 10).
+    has(/^nodejs_eventloop_lag_p99_seconds [0-9.e-]+$/m);
 
     // Fleet drift counters: every reference bin of every drift column from 0, summing to the rows
     // counted; the reference proportions and row count beside them.
