@@ -9,6 +9,7 @@ import { notFound, notReady, VigilError } from '../errors.js';
 import type { BatchScheduler } from '../inference/batcher.js';
 import { columnRows, type PredictionColumns } from '../inference/predictions.js';
 import { sameRowLayout, stackRows, type WireTensor } from '../inference/tensors.js';
+import type { CounterSeries } from '../monitoring/fast-metrics.js';
 import type { Metrics } from '../monitoring/metrics.js';
 import type { PredictionLog } from '../monitoring/prediction-log.js';
 import type { PredictionStore } from '../monitoring/prediction-store.js';
@@ -72,6 +73,8 @@ export class DataPlane {
   private readonly comparator: ShadowComparator;
   /** Mirrors waiting for the end of the event-loop turn their live answers were written in. */
   private readonly shadowJobs: ShadowJob[] = [];
+  /** Per shadow version, its queue_full drop counter: under overload it counts per request. */
+  private readonly queueFullDrops = new WeakMap<ServedVersion, CounterSeries>();
 
   constructor(
     private readonly scheduler: BatchScheduler,
@@ -227,21 +230,50 @@ export class DataPlane {
     // Drop (counted) before copying anything when the shadow queue is full: under overload the
     // live path must not pay for mirrors that would be thrown away.
     if (!this.scheduler.hasRoom(target.target, rows, 'shadow')) {
-      this.metrics.shadowDropped.labels(model.name, target.version, 'queue_full').inc();
+      this.droppedForFullQueue(model, target, 1);
       return null;
     }
     return target;
   }
 
   private runShadows(): void {
-    for (const group of mirrorGroups(this.shadowJobs.splice(0))) void this.runShadow(group);
+    for (const group of mirrorGroups(this.shadowJobs.splice(0))) {
+      const fitting = this.fittingShadowQueue(group);
+      if (fitting.length) void this.runShadow(fitting);
+    }
+  }
+
+  /**
+   * The group's first mirrors, as many as the shadow queue has room for now; the others are
+   * dropped and counted as queue_full, as shadowFor drops a mirror. The queue may have filled
+   * since the mirrors were taken (under overload it does), and one refusal per mirror would cost
+   * the live path more than the mirrors are worth.
+   */
+  private fittingShadowQueue(group: ShadowJob[]): ShadowJob[] {
+    const { model, shadow } = group[0]!;
+    let rows = 0;
+    let fit = 0;
+    while (fit < group.length && this.scheduler.hasRoom(shadow.target, rows + group[fit]!.rows, 'shadow')) rows += group[fit++]!.rows;
+    if (fit === group.length) return group;
+    this.droppedForFullQueue(model, shadow, group.length - fit);
+    return group.slice(0, fit);
+  }
+
+  private droppedForFullQueue(model: ServedModel, shadow: ServedVersion, mirrors: number): void {
+    let series = this.queueFullDrops.get(shadow);
+    if (!series) {
+      series = this.metrics.shadowDropped.labels(model.name, shadow.version, 'queue_full');
+      this.queueFullDrops.set(shadow, series);
+    }
+    series.inc(mirrors);
   }
 
   /**
    * Runs a group of mirrors to one shadow version as one queued request (their rows stacked),
    * then settles each mirror from its rows of the answer; the group's deadline is its shortest.
-   * A group that fails for another reason than its deadline is retried mirror by mirror, so one
-   * bad request fails only its own.
+   * A group that fails for another reason than its deadline or a full queue is retried mirror
+   * by mirror, so one bad request fails only its own. (A full shadow queue would refuse each
+   * retry as well: under overload, mirror by mirror, at a refusal's cost each.)
    */
   private async runShadow(group: readonly ShadowJob[]): Promise<void> {
     const { model, shadow } = group[0]!;
@@ -261,7 +293,7 @@ export class DataPlane {
       }, 'shadow');
     } catch (error) {
       const reason = error instanceof VigilError ? error.type : 'internal';
-      if (group.length > 1 && reason !== 'deadline_exceeded') {
+      if (group.length > 1 && reason !== 'deadline_exceeded' && reason !== 'queue_full') {
         for (const job of group) void this.runShadow([{ ...job, driftRows: null }]); // drift has seen them
         return;
       }
