@@ -63,11 +63,6 @@ export class BodyIntake {
     this.sweeper = null;
   }
 
-  /** Whether the sweep's timer is running (tests read it). */
-  get sweeping(): boolean {
-    return this.sweeper !== null;
-  }
-
   private startSweeper(): void {
     this.sweeper = setInterval(() => this.sweep(), Math.min(250, Math.max(10, this.timeoutMs / 4)));
     this.sweeper.unref();

@@ -135,8 +135,7 @@ export class BatchScheduler {
     private readonly maxInflight: number,
     private readonly observer: BatchObserver = {},
     private readonly now: () => number = () => performance.now(),
-  ) {
-  }
+  ) {}
 
   /** Whether `rows` more rows would be admitted to the version's queue right now. */
   hasRoom(target: BatchTarget, rows: number, role: Role = 'live'): boolean {
