@@ -100,8 +100,8 @@ export class InferencePool {
   /** Batches in the workers' slots, all links together. */
   private running = 0;
   readonly settleWait = new SettleWait();
-  /** Idle workers rung ahead of a batch (wakeIdleWorker; tests read it). */
-  rings = 0;
+  /** How many times an idle worker was rung ahead of a batch (wakeIdleWorker; tests read it). */
+  wakeRings = 0;
 
   constructor(workers: number, private readonly options: PoolOptions = {}) {
     this.size = workers;
@@ -180,7 +180,7 @@ export class InferencePool {
     const link = this.links[0]!; // where run() sends a batch when all are idle
     if (link.ringUnanswered || !this.settleWait.idleSinceLastBatch()) return;
     link.ringUnanswered = true;
-    this.rings++;
+    this.wakeRings++;
     link.rings.ring();
   }
 

@@ -28,7 +28,7 @@ export class SettleWait {
   /** The event loop's idle time (ms) when the previous batch was submitted. */
   private idleMark = 0;
 
-  constructor(readonly enabled = availableParallelism() > 1) {}
+  constructor(private readonly enabled = availableParallelism() > 1) {}
 
   /** A batch goes out: marks the event loop's idle time, for the next batch's budget. */
   submitted(): void {

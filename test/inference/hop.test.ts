@@ -155,21 +155,21 @@ describe.skipIf(availableParallelism() < 2)('ringing an idle worker ahead of its
   it('rings only when every worker is idle, and not again until a batch followed the ring', async () => {
     await pool.run('a/1', a, rows([1]));
     await idle();
-    const before = pool.rings;
+    const before = pool.wakeRings;
     pool.wakeIdleWorker();
     pool.wakeIdleWorker(); // no batch followed the first ring (a refused request, say): no second ring
-    expect(pool.rings).toBe(before + 1);
+    expect(pool.wakeRings).toBe(before + 1);
     expect(Array.from((await pool.run('a/1', a, rows([2])))[0]!.data as Float32Array)).toEqual([2, 2, 2]);
     await idle();
     pool.wakeIdleWorker(); // a batch followed: the next request rings again
-    expect(pool.rings).toBe(before + 2);
+    expect(pool.wakeRings).toBe(before + 2);
     await pool.run('a/1', a, rows([3]));
     await idle();
 
     // A batch in flight: a worker is awake, nothing rings. (Big, so it is still running.)
     const busy = pool.run('a/1', a, [{ name: 'x', type: 'float32', dims: [2_000_000, 3], data: new Float32Array(6_000_000) }]);
     pool.wakeIdleWorker();
-    expect(pool.rings).toBe(before + 2);
+    expect(pool.wakeRings).toBe(before + 2);
     await busy;
   });
 
@@ -188,9 +188,9 @@ describe.skipIf(availableParallelism() < 2)('ringing an idle worker ahead of its
   it('a rung worker that gets no batch goes back to sleep', async () => {
     await pool.run('a/1', a, rows([1]));
     await idle();
-    const before = pool.rings;
+    const before = pool.wakeRings;
     pool.wakeIdleWorker();
-    expect(pool.rings).toBe(before + 1);
+    expect(pool.wakeRings).toBe(before + 1);
     // Over 300 ms a worker polling for good would spend about 300 ms of CPU; sleeping, next to none.
     const start = process.cpuUsage();
     await new Promise((resolve) => setTimeout(resolve, 300));
