@@ -150,6 +150,8 @@ export function compare(input: Input): Comparison[] {
   add('@1 p50 ÷ JSON echo p50', armRatio(g, 'single', 'vigil', 'json-echo', P50));
   add('monitoring on ÷ off, req/s', armRatio(g, 'features', 'default', 'no-monitoring', GOODPUT), 'too noisy here to resolve 3 %');
   add('shadow v2 100 % ÷ no shadow, CPU µs/request (whole process)', armRatio(g, 'features', 'shadow', 'default', CPU_PROCESS));
+  const mirrored = mirroredShare(input.servers.find((s) => s.id === 'vigil-shadow-on')?.stats);
+  if (mirrored) out.push({ name: 'shadow v2 100 %: mirrors answered ÷ requests v1 answered', value: mirrored.share, detail: mirrored.detail });
   add('overload CPU µs/response @256 ÷ @16 (whole process)', armRatio(g, 'overload', 'c256', 'c16', CPU_PROCESS),
     'above 1: answering (or rejecting) costs more per response past capacity');
   add('v2 infer ÷ /predict req/s', armRatio(g, 'protocols', 'v2', 'predict', GOODPUT));
@@ -183,4 +185,29 @@ export function compare(input: Input): Comparison[] {
 
 function fmtMs(x: number | null): string {
   return x === null ? '—' : x.toFixed(x >= 10 ? 0 : 2);
+}
+
+/**
+ * How much of "shadow 100 %" was mirrored, over the shadowed server's whole life: the shadow
+ * answers ÷ the live answers of the versions it mirrors. Below 1 when the shadow queue was
+ * full: mirrors are dropped rather than delay live traffic, so the arm's cost is that of
+ * mirroring this share, not every request.
+ */
+function mirroredShare(stats: unknown): { share: number; detail: string } | null {
+  type RoleStats = { requests?: number };
+  type ModelStats = { traffic?: { shadow?: { version?: string } }; versions?: Record<string, { roles?: Record<string, RoleStats> }> };
+  const model = (stats as { models?: Record<string, ModelStats> } | undefined)?.models?.[BASE_MODEL];
+  const shadowVersion = model?.traffic?.shadow?.version;
+  if (!model?.versions || shadowVersion === undefined) return null;
+  let mirrors = 0;
+  let live = 0;
+  for (const [version, { roles }] of Object.entries(model.versions)) {
+    mirrors += roles?.shadow?.requests ?? 0;
+    if (version !== shadowVersion) live += roles?.live?.requests ?? 0;
+  }
+  if (live === 0) return null;
+  return {
+    share: mirrors / live,
+    detail: `the rest were dropped for a full shadow queue (shadow never delays live) or failed; ${mirrors.toLocaleString('en-US')} / ${live.toLocaleString('en-US')} over the server's life, warm-ups included`,
+  };
 }
