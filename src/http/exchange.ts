@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { bodyTimeout, payloadTooLarge, receiveBudgetFull, unsupportedMediaType, VigilError } from '../errors.js';
 import { bodyPool } from './body-pool.js';
+import { enteringCallbackOf, writeCorked } from './cork.js';
 import type { BodyIntake, ReceivingBody } from './intake.js';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -460,7 +461,18 @@ export class Exchange implements ReceivingBody {
 
   private write(answer: DeferredAnswer): void {
     if (this.aborted || this.done) return;
-    const { status, body, contentType, headers, close } = answer;
+    writeCorked(this.res, () => {
+      try {
+        this.writeNow(answer);
+      } catch (error) {
+        this.context.logError(error, this.requestId);
+      }
+    });
+    this.finish(answer.status);
+  }
+
+  private writeNow({ status, body, contentType, headers, close }: DeferredAnswer): void {
+    if (this.aborted) return; // the client left while the answer waited for its cork (cork.ts)
     this.res.cork(() => {
       // uWS answers 200 OK unless told otherwise: one native call fewer on the common path.
       if (status !== 200) this.res.writeStatus(STATUS_TEXT[status] ?? String(status));
@@ -469,7 +481,6 @@ export class Exchange implements ReceivingBody {
       if (headers) for (const name in headers) this.res.writeHeader(name, headers[name]!);
       this.res.end(body, close);
     });
-    this.finish(status);
   }
 
   private clientGone(): void {
@@ -493,6 +504,7 @@ export class Exchange implements ReceivingBody {
    * uWS (where an exception ends the process).
    */
   private guard(callback: () => void): void {
+    enteringCallbackOf(this.res);
     try {
       callback();
     } catch (error) {

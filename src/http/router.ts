@@ -6,6 +6,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { badRequest, methodNotAllowed, notFound } from '../errors.js';
 import type { AccessClass, AccessPolicy } from './access.js';
+import { enteringCallbackOf } from './cork.js';
 import { Exchange, type ExchangeContext } from './exchange.js';
 import type { BodyIntake } from './intake.js';
 
@@ -78,6 +79,7 @@ export class Router {
   }
 
   private dispatch(res: HttpResponse, req: HttpRequest, route: string, access: AccessClass, paramCount: number, handler: Handler): void {
+    enteringCallbackOf(res);
     let exchange: Exchange | undefined;
     try {
       this.inflight++;
