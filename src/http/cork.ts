@@ -1,12 +1,15 @@
 // Writing an answer as one send. uWS buffers a response's status line, headers and body while
-// its socket is corked, and corks one socket at a time: while it is inside a callback for one
-// socket (whose data it keeps corked), res.cork on any other response cannot cork, and every
-// piece of that response goes out in its own send() (about 30 for an answer with 4 headers;
-// strace showed it on v2 infer with 64-row bodies, where it cost a third of the main thread).
-// Node runs pending promise reactions at the end of each uWS callback, still inside it, so an
-// answer that settles there (a batch reaped while another request's body arrived) is written
-// while another socket is corked. Such writes wait for the check phase of this event-loop
-// turn, when uWS has finished with its sockets; every other write goes out at once.
+// its socket is corked, and corks one socket at a time: while it has one socket corked,
+// res.cork on any other response cannot cork, and every piece of that response goes out in its
+// own send() (about 30 for an answer with 4 headers). strace showed it on v2 infer with 64-row
+// bodies, for every answer but each connection's first. None of those writes ran synchronously
+// inside one of our uWS callbacks: they ran, we infer, in the promise reactions Node runs as
+// such a callback returns, while uWS still has that callback's socket corked (a body arriving
+// on another connection). So a write made after another socket's callback began waits for the
+// check phase of this event-loop turn, when uWS has finished with its sockets; a write from
+// within its own socket's callback, or before any callback since the last late writes went
+// out, goes out at once. Measured: 10,984 sends for 480 such answers before, 480 after, and 38 %
+// less main-thread CPU per 64-row binary request (README → Performance).
 import type { HttpResponse } from 'uWebSockets.js';
 
 /** The response of the socket whose uWS callback ran last: the one uWS may still have corked. */

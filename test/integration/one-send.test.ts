@@ -4,7 +4,7 @@
 // time, about 30 sends each. Counted here with strace on the real server's threads, under
 // concurrent 64-row v2 requests, whose bodies arrive in several reads.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,7 +32,8 @@ function digitsBody(): string {
 
 /** Attaches strace to every thread of `pid`, tracing sendto into a file; resolves once attached. */
 async function traceSends(pid: number): Promise<{ stop: () => Promise<string> }> {
-  const file = join(mkdtempSync(join(tmpdir(), 'vigil-sends-')), 'trace');
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-sends-'));
+  const file = join(dir, 'trace');
   const strace = spawn('strace', ['-f', '-e', 'trace=sendto', '-o', file, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise<void>((resolve) => strace.once('close', () => resolve()));
   await new Promise<void>((resolve, reject) => {
@@ -48,7 +49,9 @@ async function traceSends(pid: number): Promise<{ stop: () => Promise<string> }>
     stop: async () => {
       strace.kill('SIGINT');
       await exited;
-      return readFileSync(file, 'utf8');
+      const trace = readFileSync(file, 'utf8');
+      rmSync(dir, { recursive: true, force: true });
+      return trace;
     },
   };
 }
