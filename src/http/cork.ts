@@ -21,16 +21,17 @@ export function enteringCallbackOf(res: HttpResponse): void {
   lastCallbackOf = res;
 }
 
-/** Runs `write` (which corks `res` and writes the whole answer) now, or at this turn's check phase if another socket may be corked. */
-export function writeCorked(res: HttpResponse, write: () => void): void {
-  if (lastCallbackOf === null || lastCallbackOf === res) {
-    write();
-    return;
-  }
-  if (lateWrites.push(write) === 1) setImmediate(writeLate);
+/** Whether an answer for `res` can be written now as one send (no other socket may be corked). */
+export function canCorkNow(res: HttpResponse): boolean {
+  return lastCallbackOf === null || lastCallbackOf === res;
 }
 
-function writeLate(): void {
+/** Runs `write` (which corks its response and writes the whole answer) at this turn's check phase. */
+export function writeLate(write: () => void): void {
+  if (lateWrites.push(write) === 1) setImmediate(flushLateWrites);
+}
+
+function flushLateWrites(): void {
   lastCallbackOf = null;
   const writes = lateWrites.splice(0);
   for (const write of writes) write();

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { bodyTimeout, payloadTooLarge, receiveBudgetFull, unsupportedMediaType, VigilError } from '../errors.js';
 import { bodyPool } from './body-pool.js';
-import { enteringCallbackOf, writeCorked } from './cork.js';
+import { canCorkNow, enteringCallbackOf, writeLate } from './cork.js';
 import type { BodyIntake, ReceivingBody } from './intake.js';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -461,13 +461,18 @@ export class Exchange implements ReceivingBody {
 
   private write(answer: DeferredAnswer): void {
     if (this.aborted || this.done) return;
-    writeCorked(this.res, () => {
-      try {
-        this.writeNow(answer);
-      } catch (error) {
-        this.context.logError(error, this.requestId);
-      }
-    });
+    if (canCorkNow(this.res)) {
+      this.writeNow(answer);
+    } else {
+      // No guard runs around a late write: a failure is logged here instead.
+      writeLate(() => {
+        try {
+          this.writeNow(answer);
+        } catch (error) {
+          this.context.logError(error, this.requestId);
+        }
+      });
+    }
     this.finish(answer.status);
   }
 
