@@ -1,7 +1,7 @@
 // Raw HTTP/1.1 over a TCP socket, for what fetch cannot send: pipelined requests, conflicting
 // headers, malformed framing, bodies that trickle in. Collects every response the server writes
 // (parsed by Content-Length) and how the connection ended.
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
 export interface RawResponse {
   status: number;
@@ -97,6 +97,51 @@ function parseResponse(buffer: Buffer): { response: RawResponse; length: number 
     json = undefined;
   }
   return { response: { status, headers, body, json }, length: end + 4 + length };
+}
+
+/**
+ * A kept-alive connection that answers in order. Its writes reach the server's socket at once
+ * (loopback, written synchronously), so requests written on many such connections in one go are
+ * all waiting when the server's event loop next polls: one turn handles them all.
+ */
+export class RawConnection {
+  private buffer = Buffer.alloc(0);
+  private readonly arrived: (RawResponse & { at: number })[] = [];
+  private readonly waiting: ((response: RawResponse & { at: number }) => void)[] = [];
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      for (let parsed = parseResponse(this.buffer); parsed; parsed = parseResponse(this.buffer)) {
+        this.buffer = this.buffer.subarray(parsed.length);
+        const response = { ...parsed.response, at: performance.now() };
+        const waiter = this.waiting.shift();
+        if (waiter) waiter(response);
+        else this.arrived.push(response);
+      }
+    });
+  }
+
+  static open(port: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(new RawConnection(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** The next response, stamped with performance.now() at its arrival. */
+  response(): Promise<RawResponse & { at: number }> {
+    const ready = this.arrived.shift();
+    return ready ? Promise.resolve(ready) : new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
 }
 
 /** A request head (and body) as raw text; `headers` in order, duplicates allowed. */
