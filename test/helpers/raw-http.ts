@@ -107,16 +107,22 @@ function parseResponse(buffer: Buffer): { response: RawResponse; length: number 
 export class RawConnection {
   private buffer = Buffer.alloc(0);
   private readonly arrived: (RawResponse & { at: number })[] = [];
-  private readonly waiting: ((response: RawResponse & { at: number }) => void)[] = [];
+  private readonly waiting: { resolve: (response: RawResponse & { at: number }) => void; reject: (error: Error) => void }[] = [];
+  private closed = false;
 
   private constructor(private readonly socket: Socket) {
+    // A response awaited on a connection the server closed fails at once instead of hanging.
+    socket.on('close', () => {
+      this.closed = true;
+      for (const waiter of this.waiting.splice(0)) waiter.reject(new Error('the server closed the connection before answering'));
+    });
     socket.on('data', (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
       for (let parsed = parseResponse(this.buffer); parsed; parsed = parseResponse(this.buffer)) {
         this.buffer = this.buffer.subarray(parsed.length);
         const response = { ...parsed.response, at: performance.now() };
         const waiter = this.waiting.shift();
-        if (waiter) waiter(response);
+        if (waiter) waiter.resolve(response);
         else this.arrived.push(response);
       }
     });
@@ -136,7 +142,9 @@ export class RawConnection {
   /** The next response, stamped with performance.now() at its arrival. */
   response(): Promise<RawResponse & { at: number }> {
     const ready = this.arrived.shift();
-    return ready ? Promise.resolve(ready) : new Promise((resolve) => this.waiting.push(resolve));
+    if (ready) return Promise.resolve(ready);
+    if (this.closed) return Promise.reject(new Error('the server closed the connection before answering'));
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
 
   close(): void {
