@@ -1,9 +1,9 @@
 // Main-thread shedding on a real server: 160 kept-alive connections each write a 32-row
-// /predict request (6.8 kB: one write, whole in the server's socket buffer) in one go, so one event-loop turn handles them all and it outlasts
-// --shed-after-ms. The first 64 requests of the turn are served; the rest are refused 503
-// `overloaded` before their bodies are parsed (half the bodies hold a string where a number
-// belongs, and those refused answer 503, not 400), each refusal held for --shed-hold-ms, and no
-// connection goes unanswered.
+// /predict request (6.8 kB: one write, whole in the server's socket buffer) in one go, so one
+// event-loop turn handles them all and it outlasts --shed-after-ms. The first 64 requests of the
+// turn are served; the rest are refused 503 `overloaded` before their bodies are parsed (every
+// other body holds a string where a number belongs, and those refused answer 503, not 400),
+// each refusal held for --shed-hold-ms, and no connection goes unanswered.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,8 @@ const rows = heldout.rows.slice(0, ROWS);
 const VALID = JSON.stringify({ model: 'breast-cancer', instances: rows });
 /** Routes like VALID, but its last row's first feature (mean_radius) is a string: 400 once parsed. */
 const BROKEN = JSON.stringify({ model: 'breast-cancer', instances: [...rows.slice(1), ['wide', ...rows[0]!.slice(1)]] });
+/** Connections at odd positions send BROKEN. */
+const isBroken = (i: number) => i % 2 === 1;
 const request = (body: string) => rawRequest('POST', '/predict', [['Host', '127.0.0.1'], ['Content-Type', 'application/json'], ['Content-Length', String(Buffer.byteLength(body))]], body);
 
 const models = tempModels(BUNDLED_MODELS, ['breast-cancer']);
@@ -42,12 +44,8 @@ describe('main-thread shedding', () => {
     for (const connection of connections) connection.write(rawRequest('GET', '/v2/health/live', [['Host', '127.0.0.1']]));
     for (const answer of await Promise.all(connections.map((c) => c.response()))) expect(answer.status).toBe(200);
 
-    const brokenAt = new Set<number>();
     const sentAt = performance.now();
-    connections.forEach((connection, i) => {
-      if (i % 2 === 1) brokenAt.add(i);
-      connection.write(request(i % 2 === 1 ? BROKEN : VALID));
-    });
+    connections.forEach((connection, i) => connection.write(request(isBroken(i) ? BROKEN : VALID)));
     const answers = await Promise.all(connections.map((c) => c.response()));
     for (const connection of connections) connection.close();
 
@@ -57,7 +55,7 @@ describe('main-thread shedding', () => {
     expect(refused.length).toBeGreaterThan(0);
     answers.forEach((answer, i) => {
       if (answer.status === 503) return;
-      if (brokenAt.has(i)) {
+      if (isBroken(i)) {
         expect(answer.status, answer.body).toBe(400);
         expect(answer.json.error).toContain('mean_radius');
       } else {
@@ -66,7 +64,7 @@ describe('main-thread shedding', () => {
       }
     });
     // Broken bodies among the refused answered 503, not 400: the refusal did not parse them.
-    expect(answers.filter((a, i) => a.status === 503 && brokenAt.has(i)).length).toBeGreaterThan(0);
+    expect(answers.filter((a, i) => a.status === 503 && isBroken(i)).length).toBeGreaterThan(0);
     for (const answer of refused) {
       expect(answer.json).toMatchObject({ error: 'the server is overloaded (requests waited over 1 ms); retry later' });
       expect(answer.headers['retry-after']).toBe('1');
