@@ -4,7 +4,8 @@
 // postMessage per batch (≈ 22 µs of main-thread CPU per round trip to an idle worker here,
 // measured, against ≈ 6 µs), and a worker still busy with one batch finds the next without
 // being woken. At low load the main thread polls briefly for a lone batch's answer instead of
-// sleeping until the worker wakes it (settle-wait.ts). A worker that dies (mid-batch or idle)
+// sleeping until the worker wakes it (settle-wait.ts), and asks the worker to poll for the
+// next batch the same way once it has answered (linger.ts). A worker that dies (mid-batch or idle)
 // fails only the batch it had started; the ones it had not started go back to the queue, and
 // piscina starts a replacement, which asks for and loads every version before it serves, and a
 // load or unload in progress stops waiting for the dead thread.
@@ -103,6 +104,18 @@ export class InferencePool {
   /** How many times an idle worker was rung ahead of a batch (wakeIdleWorker; tests read it). */
   wakeRings = 0;
 
+  /** Lingers of all workers after answering, and those that caught the next batch (worker.ts; tests read it). */
+  lingerCounts(): { lingers: number; catches: number } {
+    let lingers = 0;
+    let catches = 0;
+    for (const link of this.links) {
+      const counts = link.rings.lingerCounts();
+      lingers += counts.lingers;
+      catches += counts.catches;
+    }
+    return { lingers, catches };
+  }
+
   constructor(workers: number, private readonly options: PoolOptions = {}) {
     this.size = workers;
     // A channel per pool, so two gateways in one process never count each other's workers.
@@ -161,7 +174,9 @@ export class InferencePool {
       // Decided before submitting: the budget compares the event loop's idle time with the last submission's.
       const ms = options.alone && this.running === 0 && this.waiting.length === 0 ? this.settleWait.budget(key) : 0;
       this.settleWait.submitted();
-      this.submit(best, task);
+      // A batch worth polling for is one client's, waited on: its next request will follow the
+      // answer closely, and the worker lingers for it.
+      this.submit(best, task, ms > 0);
       if (ms > 0) this.waitAlone(best, ms);
     });
   }
@@ -249,7 +264,7 @@ export class InferencePool {
     await this.piscina.close();
   }
 
-  private submit(link: WorkerLink, task: Task): void {
+  private submit(link: WorkerLink, task: Task, linger = false): void {
     const slot = link.free.pop()!;
     try {
       writeRequest(link.channel.slots[slot]!, task.request);
@@ -262,7 +277,7 @@ export class InferencePool {
     link.ringUnanswered = false;
     this.running++;
     task.submittedAt = performance.now();
-    link.rings.submit(slot);
+    link.rings.submit(slot, linger);
   }
 
   /**

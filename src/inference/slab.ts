@@ -29,7 +29,12 @@ export const SUBMITTED = 1;
 export const COMPLETED = 2;
 /** Batches the worker has taken from the submit ring (started running). */
 export const STARTED = 3;
-const RINGS = 4;
+/** 1 when the latest submission asks the worker to poll for the next one once it has answered. */
+const LINGER = 4;
+/** Lingers the worker began, and those that caught the next batch (tests read them). */
+const LINGERS = 5;
+const LINGER_CATCHES = 6;
+const RINGS = 7;
 
 const SLOT_HEADER_BYTES = 16;
 const STATUS = 0; // Int32 index in a slot: 0 request, 1 ok, 2 failed
@@ -93,10 +98,14 @@ export class Rings {
     this.mask = this.size - 1;
   }
 
-  /** Main thread: hands slot `slot` to the worker, waking it if it sleeps. */
-  submit(slot: number): void {
+  /**
+   * Main thread: hands slot `slot` to the worker, waking it if it sleeps. `linger`: the worker
+   * should poll for the next batch for a moment once it has answered this one (worker.ts).
+   */
+  submit(slot: number, linger = false): void {
     const n = Atomics.load(this.cells, SUBMITTED);
     this.cells[RINGS + (n & this.mask)] = slot;
+    Atomics.store(this.cells, LINGER, linger ? 1 : 0);
     Atomics.store(this.cells, SUBMITTED, (n + 1) | 0);
     // Wakes a worker waiting on SUBMITTED; with none waiting (it is busy) this is only a check.
     Atomics.notify(this.cells, SUBMITTED);
@@ -134,6 +143,22 @@ export class Rings {
 
   count(cell: typeof SUBMITTED | typeof COMPLETED | typeof STARTED): number {
     return Atomics.load(this.cells, cell);
+  }
+
+  /** Worker: whether the latest submission asked it to linger after answering. */
+  lingerAsked(): boolean {
+    return Atomics.load(this.cells, LINGER) === 1;
+  }
+
+  /** Worker: counts a linger, and whether it caught the next batch. */
+  lingered(caught: boolean): void {
+    Atomics.add(this.cells, LINGERS, 1);
+    if (caught) Atomics.add(this.cells, LINGER_CATCHES, 1);
+  }
+
+  /** Lingers since the worker started, and those that caught the next batch. */
+  lingerCounts(): { lingers: number; catches: number } {
+    return { lingers: Atomics.load(this.cells, LINGERS), catches: Atomics.load(this.cells, LINGER_CATCHES) };
   }
 
   /**

@@ -9,6 +9,7 @@ import { BroadcastChannel, threadId } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { Piscina } from 'piscina';
 import { binLayout, countBins, type BinLayout } from '../config/reference-bins.js';
+import { LINGER_MS, LingerPolicy } from './linger.js';
 import { openSession, type Feeds, type OrtSession } from './ort-session.js';
 import { type ControlMessage, type ControlReply, type HeldVersion } from './protocol.js';
 import { readRequest, Rings, SUBMITTED, writeAnswer, type BatchRequest, type Channel, type FeatureBins, type WorkerAnswer } from './slab.js';
@@ -152,7 +153,8 @@ function failed(error: unknown): WorkerAnswer {
  * its event loop (a wake-up it would otherwise pay per batch at low load). It blocks in slices
  * of SLICE_MS and lets the event loop turn between them, so a control message (load, unload,
  * sync) waits at most SLICE_MS per turn it needs. Idle longer than HOT_MS, it waits
- * asynchronously and costs no CPU at all.
+ * asynchronously and costs no CPU at all. Before any of that, a worker the main thread asked
+ * to linger polls for the next batch for a moment (linger.ts).
  */
 const SLICE_MS = 2;
 const HOT_MS = 50;
@@ -182,10 +184,19 @@ export default async function serve(task: { channel: Channel }): Promise<void> {
   let consumed = 0;
   let lastBatchAt = -Infinity;
   let lastTurnAt = performance.now();
+  const lingering = new LingerPolicy();
+  let linger = false;
   for (;;) {
     if (rings.stopped) return;
     const submitted = rings.count(SUBMITTED);
     if (consumed === submitted) {
+      if (linger) {
+        linger = false;
+        const caught = rings.spinFor(SUBMITTED, submitted, LINGER_MS);
+        lingering.record(caught);
+        rings.lingered(caught);
+        if (caught) continue;
+      }
       if (performance.now() - lastBatchAt > HOT_MS) {
         await rings.changed(SUBMITTED, submitted);
         awaitRungBatch(rings, submitted);
@@ -222,5 +233,6 @@ export default async function serve(task: { channel: Channel }): Promise<void> {
     }
     rings.complete(slot);
     lastBatchAt = performance.now();
+    linger = lingering.afterBatch(rings.lingerAsked());
   }
 }

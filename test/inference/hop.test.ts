@@ -198,3 +198,51 @@ describe.skipIf(availableParallelism() < 2)('ringing an idle worker ahead of its
     expect((spent.user + spent.system) / 1000).toBeLessThan(150);
   });
 });
+
+describe.skipIf(availableParallelism() < 2)('a worker lingering for the next batch', () => {
+  const a = path('identity-float32');
+
+  /**
+   * A fresh one-worker pool (its worker has not lingered yet) runs `count` lone batches that
+   * the main thread polls for, so it asks the worker to linger after each, `gap` between them.
+   */
+  async function lone(count: number, gap: () => Promise<unknown>): Promise<{ lingers: number; catches: number }> {
+    const fresh = new InferencePool(1);
+    try {
+      await fresh.ready();
+      await fresh.loadEverywhere('a/1', a);
+      fresh.settleWait.budget = () => 0.3;
+      for (let i = 0; i < count; i++) {
+        expect(Array.from((await fresh.run('a/1', a, rows([i]), { alone: true }))[0]!.data as Float32Array)).toEqual([i, i, i]);
+        await gap();
+      }
+      return fresh.lingerCounts();
+    } finally {
+      await fresh.close();
+    }
+  }
+
+  it('catches the next batch of a client that follows its answers closely', async () => {
+    // Cold, the first batches come slower than a linger and the worker rests for LINGER_REST
+    // batches before it tries again; 1,500 batches leave room for that. (Measured: 11 lingers
+    // and no catch, then a catch for nearly every batch from about the 270th; with two CPU hogs
+    // on the two cores, 5 and 55 catches. A worker that never lingers catches none.)
+    const { catches } = await lone(1_500, async () => {});
+    expect(catches).toBeGreaterThan(0);
+  });
+
+  it('does not linger unless the main thread asked', async () => {
+    const before = pool.lingerCounts();
+    for (let i = 0; i < 50; i++) await pool.run('a/1', a, rows([i]), { alone: false });
+    expect(pool.lingerCounts()).toEqual(before);
+  });
+
+  it('stops lingering for a client slower than a linger, after a few misses', async () => {
+    // 2 ms between batches: every linger (0.25 ms) misses, and the policy rests after 11 in a
+    // row (linger.test.ts), so 40 batches see 11 lingers, not 40. (A linger preempted until
+    // the next batch came counts as a catch and prolongs the trial: 2 catches with CPU hogs.)
+    const { lingers } = await lone(40, idle);
+    expect(lingers).toBeGreaterThan(0);
+    expect(lingers).toBeLessThanOrEqual(20);
+  });
+});
