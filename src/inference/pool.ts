@@ -5,10 +5,10 @@
 // measured, against ≈ 6 µs), and a worker still busy with one batch finds the next without
 // being woken. At low load the main thread polls briefly for a lone batch's answer instead of
 // sleeping until the worker wakes it (settle-wait.ts), and asks the worker to poll for the
-// next batch the same way once it has answered (linger.ts). A worker that dies (mid-batch or idle)
-// fails only the batch it had started; the ones it had not started go back to the queue, and
-// piscina starts a replacement, which asks for and loads every version before it serves, and a
-// load or unload in progress stops waiting for the dead thread.
+// next batch the same way once it has answered (linger.ts). A worker that dies (mid-batch or
+// idle) fails only the batch it had started; the ones it had not started go back to the queue,
+// and piscina starts a replacement, which asks for and loads every version before it serves,
+// and a load or unload in progress stops waiting for the dead thread.
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { CONTROL_CHANNEL, type ControlMessage, type ControlReply, type FeatureBinning, type HeldVersion } from './protocol.js';

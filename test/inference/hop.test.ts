@@ -203,17 +203,17 @@ describe.skipIf(availableParallelism() < 2)('a worker lingering for the next bat
   const a = path('identity-float32');
 
   /**
-   * A fresh one-worker pool (its worker has not lingered yet) runs `count` lone batches that
-   * the main thread polls for, so it asks the worker to linger after each, `gap` between them.
+   * A fresh one-worker pool (its worker has not lingered yet) runs `count` batches, `gap`
+   * between them; `alone`: batches the main thread polls for, so it asks the worker to linger.
    */
-  async function lone(count: number, gap: () => Promise<unknown>): Promise<{ lingers: number; catches: number }> {
+  async function lone(count: number, gap: () => Promise<unknown>, alone = true): Promise<{ lingers: number; catches: number }> {
     const fresh = new InferencePool(1);
     try {
       await fresh.ready();
       await fresh.loadEverywhere('a/1', a);
       fresh.settleWait.budget = () => 0.3;
       for (let i = 0; i < count; i++) {
-        expect(Array.from((await fresh.run('a/1', a, rows([i]), { alone: true }))[0]!.data as Float32Array)).toEqual([i, i, i]);
+        expect(Array.from((await fresh.run('a/1', a, rows([i]), { alone }))[0]!.data as Float32Array)).toEqual([i, i, i]);
         await gap();
       }
       return fresh.lingerCounts();
@@ -232,9 +232,7 @@ describe.skipIf(availableParallelism() < 2)('a worker lingering for the next bat
   });
 
   it('does not linger unless the main thread asked', async () => {
-    const before = pool.lingerCounts();
-    for (let i = 0; i < 50; i++) await pool.run('a/1', a, rows([i]), { alone: false });
-    expect(pool.lingerCounts()).toEqual(before);
+    expect(await lone(50, async () => {}, false)).toEqual({ lingers: 0, catches: 0 });
   });
 
   it('stops lingering for a client slower than a linger, after a few misses', async () => {
