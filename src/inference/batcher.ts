@@ -115,6 +115,25 @@ export const FULL_BATCH_SLOTS = 4;
 /** How often queued requests are checked for a passed deadline: how late a 504 can be. */
 const SWEEP_MS = 50;
 
+/**
+ * A shadow queue holds at most this many full batches, or SHADOW_BACKLOG_MIN_ROWS when that is
+ * more (a version that does not batch), and never more than the version's max_queue_rows.
+ * Shadow work runs only while no live work waits, so under load its backlog is full and every
+ * queued mirror holds its inputs and the live answer it is compared with until it runs: at 64
+ * connections with 100 % mirrored, the full 4,096-row backlog kept ~1 MB alive across every
+ * young-generation collection (scavenges ≈ 3 ms instead of 1, ~800 KB promoted by each: node
+ * --trace-gc-nvp). 8 batches: ≈ 1.4 ms and ~40 KB, for about 6 % fewer requests mirrored
+ * under saturation (0.66 against 0.71 of live requests, one run each).
+ */
+export const SHADOW_BACKLOG_BATCHES = 8;
+const SHADOW_BACKLOG_MIN_ROWS = 64;
+
+/** Rows a version's queue for `role` may hold. */
+export function queueLimit(target: BatchTarget, role: Role): number {
+  if (role === 'live') return target.maxQueueRows;
+  return Math.min(target.maxQueueRows, Math.max(SHADOW_BACKLOG_BATCHES * target.maxBatchSize, SHADOW_BACKLOG_MIN_ROWS));
+}
+
 export class BatchScheduler {
   private readonly queues = new Map<string, VersionQueue>();
   /** Each target's live and shadow queue, found without building the key string per request. */
@@ -140,7 +159,7 @@ export class BatchScheduler {
   /** Whether `rows` more rows would be admitted to the version's queue right now. */
   hasRoom(target: BatchTarget, rows: number, role: Role = 'live'): boolean {
     const queue = this.queueFor(target, role);
-    return queue.rows === 0 || queue.rows + rows <= target.maxQueueRows;
+    return queue.rows === 0 || queue.rows + rows <= queueLimit(target, role);
   }
 
   /** Whether some live queue is at least half full: time to refuse requests as cheaply as possible. */
@@ -154,10 +173,10 @@ export class BatchScheduler {
    * with `rows` unknown (the body not parsed yet), only when no request at all would fit.
    */
   admit(target: BatchTarget, rows?: number, role: Role = 'live'): void {
-    const room = rows === undefined ? this.queueFor(target, role).rows < target.maxQueueRows : this.hasRoom(target, rows, role);
+    const room = rows === undefined ? this.queueFor(target, role).rows < queueLimit(target, role) : this.hasRoom(target, rows, role);
     if (room) return;
     this.observer.onQueueFull?.(target, role);
-    throw queueFull(`${target.key} (${role})`, target.maxQueueRows);
+    throw queueFull(`${target.key} (${role})`, queueLimit(target, role));
   }
 
   submit(target: BatchTarget, job: InferenceJob, role: Role = 'live'): Promise<WireTensor[]> {

@@ -2,7 +2,7 @@
 // concurrent requests are packed into one ORT batch and must come back to their own request.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchScheduler, type BatchExecutor, type BatchTarget } from '../../src/inference/batcher.js';
+import { BatchScheduler, queueLimit, type BatchExecutor, type BatchTarget } from '../../src/inference/batcher.js';
 import type { WireTensor } from '../../src/inference/tensors.js';
 import { VigilError } from '../../src/errors.js';
 import { pollUntil } from '../helpers/poll.js';
@@ -130,6 +130,36 @@ describe('BatchScheduler', () => {
     }
     const served = settled.filter((s) => s.status === 'fulfilled');
     expect(served.length).toBeGreaterThanOrEqual(10);
+    scheduler.close();
+  });
+
+  it('bounds a shadow queue at 8 batches (64 rows at least), a live one at max_queue_rows', async () => {
+    const wide = target('identity-float32', { maxBatchSize: 64, maxQueueRows: 4096 });
+    expect(queueLimit(wide, 'live')).toBe(4096);
+    expect(queueLimit(wide, 'shadow')).toBe(512);
+    expect(queueLimit(target('identity-float32', { maxBatchSize: 1, maxQueueRows: 4096 }), 'shadow')).toBe(64);
+    expect(queueLimit(target('identity-float32', { maxBatchSize: 64, maxQueueRows: 100 }), 'shadow')).toBe(100);
+
+    // The real pool behind a gate: the first shadow batch holds the only slot until the gate
+    // opens, so the rest of the shadow jobs stay queued and meet the bound.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => { open = resolve; });
+    const gated: BatchExecutor = { run: async (key, path, inputs, options) => { await gate; return pool.run(key, path, inputs, options); } };
+    const scheduler = new BatchScheduler(gated, 1);
+    const job = (i: number) => ({ inputs: [rowsTensor([i, i, i], 3)], rows: 1, deadline: performance.now() + 30_000, timeoutMs: 30_000 });
+    const shadows = Array.from({ length: 700 }, (_, i) => scheduler.submit(wide, job(i), 'shadow'));
+    expect(scheduler.hasRoom(wide, 1, 'shadow')).toBe(false);
+    expect(scheduler.hasRoom(wide, 1, 'live')).toBe(true);
+    open();
+    const settled = await Promise.allSettled(shadows);
+    const refused = settled.filter((s) => s.status === 'rejected').map((s) => (s as PromiseRejectedResult).reason as VigilError);
+    // 512 queued, plus what the first batch took before the queue filled (at most 64).
+    expect(refused.length).toBeGreaterThanOrEqual(700 - 512 - 64);
+    expect(refused.length).toBeLessThanOrEqual(700 - 512);
+    for (const error of refused) expect(error).toMatchObject({ status: 503, type: 'queue_full' });
+    settled.forEach((s, i) => {
+      if (s.status === 'fulfilled') expect(Array.from(s.value[0]!.data as Float32Array)).toEqual([i, i, i]);
+    });
     scheduler.close();
   });
 
