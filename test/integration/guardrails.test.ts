@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricValue } from '../helpers/metrics.js';
-import { pause } from '../helpers/poll.js';
+import { pause, pollUntil } from '../helpers/poll.js';
 import { BUNDLED_MODELS, getJson, ROOT, startServer, type RunningServer } from '../helpers/server.js';
 
 const FIXTURE = join(ROOT, 'test/fixtures/traffic/models');
@@ -92,8 +92,9 @@ describe('guardrails', () => {
 
     const t = await traffic();
     expect(t.weights).toEqual({ '1': 50, '2': 0 });
-    const trip = server.logs().find((l) => typeof l.msg === 'string' && l.msg.startsWith('guardrail tripped'));
-    expect(trip, 'a "guardrail tripped" log line').toBeDefined();
+    // pino writes asynchronously: the line reaches stdout some time after the change it reports.
+    const trip = await pollUntil('a "guardrail tripped" log line',
+      () => server.logs().find((l) => typeof l.msg === 'string' && l.msg.startsWith('guardrail tripped')), 30_000, 20);
     expect(trip).toMatchObject({ model: MODEL, version: '2', reason: 'error_rate', threshold: 0.2 });
     expect(trip!.value as number).toBeGreaterThan(0.2);
     expect(trip!.samples as number).toBeGreaterThanOrEqual(20);
