@@ -122,7 +122,7 @@ const SWEEP_MS = 50;
  * queued mirror holds its inputs and the live answer it is compared with until it runs: at 64
  * connections with 100 % mirrored, the full 4,096-row backlog kept ~1 MB alive across every
  * young-generation collection (scavenges ≈ 3 ms instead of 1, ~800 KB promoted by each: node
- * --trace-gc-nvp). 8 batches: ≈ 1.4 ms and ~40 KB, for about 6 % fewer requests mirrored
+ * --trace-gc-nvp). 8 batches: ≈ 1.4 ms and ~40 KB, for five points fewer requests mirrored
  * under saturation (0.66 against 0.71 of live requests, one run each).
  */
 export const SHADOW_BACKLOG_BATCHES = 8;
