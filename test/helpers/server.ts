@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pollUntil } from './poll.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAIN = resolve(ROOT, 'dist/src/main.js');
@@ -27,6 +28,14 @@ export interface LogLine {
   [key: string]: unknown;
   msg?: string;
   level?: number;
+}
+
+/**
+ * The server's first log line that `match`es, once it has arrived: pino writes asynchronously,
+ * so a line reaches stdout some time after the HTTP answer that follows it.
+ */
+export function logLine(server: RunningServer, what: string, match: (line: LogLine) => boolean): Promise<LogLine> {
+  return pollUntil(`${what} log line`, () => server.logs().find(match), 30_000, 20);
 }
 
 export interface RunningServer {

@@ -2,9 +2,8 @@
 // copy of the bundled breast-cancer model (traffic 90/10, no shadow).
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLED_MODELS, readResponse, startServer, type RunningServer } from '../helpers/server.js';
+import { BUNDLED_MODELS, logLine, readResponse, startServer, type RunningServer } from '../helpers/server.js';
 import { tempModels } from '../helpers/models.js';
-import { pollUntil } from '../helpers/poll.js';
 
 const MODEL = 'breast-cancer';
 const TOKEN = 'admin-test-token-0123456789';
@@ -141,9 +140,8 @@ describe('admin API with VIGIL_ADMIN_TOKEN', () => {
     expect(r.status, r.text).toBe(200);
     expect(r.json).toEqual({ weights: { '1': 80, '2': 20 }, shadow: { version: '2', percent: 25 } });
     expect((await getTraffic()).json).toEqual(r.json);
-    // pino writes asynchronously: the audit line reaches stdout some time after the answer.
-    const audit = await pollUntil('the "admin change" log line', () =>
-      server.logs().find((l) => l.msg === 'admin change' && l.action === 'set traffic' && isDeepStrictEqual(l.new, r.json)), 30_000, 20);
+    const audit = await logLine(server, 'the "admin change"',
+      (l) => l.msg === 'admin change' && l.action === 'set traffic' && isDeepStrictEqual(l.new, r.json));
     expect(audit).toMatchObject({ model: MODEL, old: INITIAL, new: r.json });
     expect(typeof audit!.admin).toBe('string');
     expect(JSON.stringify(server.logs())).not.toContain(TOKEN);

@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricValue } from '../helpers/metrics.js';
-import { pause, pollUntil } from '../helpers/poll.js';
-import { BUNDLED_MODELS, getJson, ROOT, startServer, type RunningServer } from '../helpers/server.js';
+import { pause } from '../helpers/poll.js';
+import { BUNDLED_MODELS, getJson, logLine, ROOT, startServer, type RunningServer } from '../helpers/server.js';
 
 const FIXTURE = join(ROOT, 'test/fixtures/traffic/models');
 const MODEL = 'breast-cancer';
@@ -92,9 +92,7 @@ describe('guardrails', () => {
 
     const t = await traffic();
     expect(t.weights).toEqual({ '1': 50, '2': 0 });
-    // pino writes asynchronously: the line reaches stdout some time after the change it reports.
-    const trip = await pollUntil('a "guardrail tripped" log line',
-      () => server.logs().find((l) => typeof l.msg === 'string' && l.msg.startsWith('guardrail tripped')), 30_000, 20);
+    const trip = await logLine(server, 'a "guardrail tripped"', (l) => typeof l.msg === 'string' && l.msg.startsWith('guardrail tripped'));
     expect(trip).toMatchObject({ model: MODEL, version: '2', reason: 'error_rate', threshold: 0.2 });
     expect(trip!.value as number).toBeGreaterThan(0.2);
     expect(trip!.samples as number).toBeGreaterThanOrEqual(20);

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricValue } from '../helpers/metrics.js';
 import { tempModels } from '../helpers/models.js';
 import { pollUntil } from '../helpers/poll.js';
-import { BUNDLED_MODELS, getJson, readResponse, startServer, type RunningServer } from '../helpers/server.js';
+import { BUNDLED_MODELS, getJson, logLine, readResponse, startServer, type RunningServer } from '../helpers/server.js';
 
 const MODEL = 'breast-cancer';
 const TOKEN = 'shadow-test-token';
@@ -121,8 +121,7 @@ describe('shadow mirroring at 100 %', () => {
       `agreement v1 vs v2: Vigil ${agreement.agreed}/${agreement.compared} = ${agreement.ratio.toFixed(6)}, offline ${offlineAgreed}/${n} = ${offlineRatio.toFixed(6)}`);
     // Disagreements are sampled into the log (at most one line a second).
     if (offlineAgreed < n) {
-      // pino writes asynchronously: the line reaches stdout some time after the metrics say so.
-      await pollUntil('a "shadow disagreed with live" log line', () => server.logs().find((l) => l.msg === 'shadow disagreed with live'), 30_000, 20);
+      await logLine(server, 'a "shadow disagreed with live"', (l) => l.msg === 'shadow disagreed with live');
     }
   });
 
