@@ -11,7 +11,7 @@
  * for the shadow's answer), indexed by a fingerprint of model and request id
  * (fingerprint-index.ts), so storing a prediction allocates nothing and retains no string. (An
  * object per prediction made every stored answer survive into V8's old generation and cost the
- * request path its promotion and collection: 367 bytes per row then, 160 now.) The ring order
+ * request path its promotion and collection: 367 bytes per row then, about 105 now.) The ring order
  * is the age order, so eviction and expiry take from its tail.
  *
  * Entries are keyed by model and request id; a row is matched once (a second label for it is
