@@ -5,6 +5,7 @@
 // clock (/proc), so neighbours on a busy machine move the figures much less than req/s.
 //
 //   node dist/bench/hotpath/stages.js [--model breast-cancer] [--version 2] [--rows 1] [--form object|array]
+//     [--monitoring on|off]   (off: as --no-monitoring serves, no drift, quality, latency or feedback store)
 import pino from 'pino';
 import { DEFAULT_MODELS } from '../lib/paths.js';
 import { findVersion, readHeldout } from '../../native-bench/lib/model-repo.js';
@@ -34,6 +35,7 @@ const rows = Number(arg('rows', '1'));
 const form = arg('form', 'object');
 /** `--only plane` skips the per-stage loops (to profile the data plane alone). */
 const only = arg('only', 'all');
+const monitoring = arg('monitoring', 'on') !== 'off';
 
 const heldout = readHeldout(findVersion(DEFAULT_MODELS, modelName, versionName)!.heldoutPath!);
 const rowOf = (i: number) => {
@@ -51,13 +53,13 @@ const scheduler = new BatchScheduler(pool, 2);
 const logger = pino({ level: 'silent' });
 const layout = repositoryLayout(DEFAULT_MODELS);
 const registry = new ModelRegistry(layout, pool, scheduler, metrics, {
-  batching: true, maxBatchSize: 64, maxQueueDelayUs: 0, maxQueueRows: 1 << 20, maxInstances: 1024, monitoring: true, maxTensorElements: 1 << 24,
+  batching: true, maxBatchSize: 64, maxQueueDelayUs: 0, maxQueueRows: 1 << 20, maxInstances: 1024, monitoring, maxTensorElements: 1 << 24,
 }, { ...DEFAULT_DRIFT_OPTIONS }, logger, systemClock);
 for (const artifact of await scanRepository(layout)) await registry.addModel(artifact);
 const model = registry.get(modelName)!;
 const version = model.versions.get(versionName)!;
-// As the server runs by default: monitoring on, answers kept for feedback.
-const plane = new DataPlane(scheduler, metrics, logger, true, null, new PredictionStore({}, systemClock));
+// As the server runs by default: monitoring on, answers kept for feedback (both off with --monitoring off).
+const plane = new DataPlane(scheduler, metrics, logger, monitoring, null, monitoring ? new PredictionStore({}, systemClock) : null);
 
 /** Main-thread CPU µs per call of `fn`, over at least `seconds` of calls. */
 async function perCall(label: string, fn: () => unknown, seconds = 1): Promise<number> {
@@ -79,7 +81,7 @@ const decoded = version.rowSchema().decode(body);
 const outputs = await pool.run(version.key, version.artifact.path, decoded.inputs);
 const columns = version.reader.columns(outputs, decoded.rows);
 
-console.log(`${modelName} v${versionName}, ${rows} row(s) by ${form === 'array' ? 'position' : 'name'}, body ${text.length} bytes`);
+console.log(`${modelName} v${versionName}, ${rows} row(s) by ${form === 'array' ? 'position' : 'name'}, body ${text.length} bytes, monitoring ${monitoring ? 'on' : 'off'}`);
 if (only !== 'plane') {
 await perCall('parse (JSON.parse of the body)', () => JSON.parse(text));
 await perCall('decode (validate, write the tensor)', () => version.rowSchema().decode(body));
