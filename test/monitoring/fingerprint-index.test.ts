@@ -95,6 +95,20 @@ describe('FingerprintIndex', () => {
         }
       }
       expect(replaced).toBeGreaterThan(100);
+      console.log(`numbered ids, seed ${seed}: longest probe run ${index.longestRun()} of ${slots} keys`);
+      expect(index.longestRun()).toBeLessThan(48);
     }
+  });
+
+  it('spreads ids a client numbers to collide: numbers that agree in their low bits, or in all but their top digits, get blocks of their own', () => {
+    // A home that read only the number's low 30 bits put all of these in one cell (one probe
+    // run 2,000 long, walked by every insert); an unseeded hash would let them be chosen offline.
+    const index = new FingerprintIndex(4096, new Int32Array([3, 4]));
+    for (let k = 0; k < 2000; k++) index.set(0, `x-${(k * 2 ** 30 + 5).toString(16)}`, k);
+    for (let k = 0; k < 1000; k++) index.set(0, `y-${k.toString(16)}${'0'.repeat(12)}`, 2000 + k);
+    console.log(`crafted numbers: longest probe run ${index.longestRun()} of 3000 keys`);
+    expect(index.longestRun()).toBeLessThan(24);
+    for (let k = 0; k < 2000; k++) expect(index.find(0, `x-${(k * 2 ** 30 + 5).toString(16)}`)).toBe(k);
+    for (let k = 0; k < 1000; k++) expect(index.find(0, `y-${k.toString(16)}${'0'.repeat(12)}`)).toBe(2000 + k);
   });
 });
