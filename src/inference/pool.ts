@@ -104,18 +104,6 @@ export class InferencePool {
   /** How many times an idle worker was rung ahead of a batch (wakeIdleWorker; tests read it). */
   wakeRings = 0;
 
-  /** Lingers of all workers after answering, and those that caught the next batch (worker.ts; tests read it). */
-  lingerCounts(): { lingers: number; catches: number } {
-    let lingers = 0;
-    let catches = 0;
-    for (const link of this.links) {
-      const counts = link.rings.lingerCounts();
-      lingers += counts.lingers;
-      catches += counts.catches;
-    }
-    return { lingers, catches };
-  }
-
   constructor(workers: number, private readonly options: PoolOptions = {}) {
     this.size = workers;
     // A channel per pool, so two gateways in one process never count each other's workers.
@@ -152,6 +140,18 @@ export class InferencePool {
       this.serve(link);
       void this.watch(link);
     }
+  }
+
+  /** Lingers of all workers after answering, and those that caught the next batch (worker.ts; tests read it). */
+  lingerCounts(): { lingers: number; catches: number } {
+    let lingers = 0;
+    let catches = 0;
+    for (const link of this.links) {
+      const counts = link.rings.lingerCounts();
+      lingers += counts.lingers;
+      catches += counts.catches;
+    }
+    return { lingers, catches };
   }
 
   /** Runs one batch on the worker with the fewest batches, or queues it until a slot frees; resolves to its outputs. */
