@@ -87,6 +87,7 @@ export function planGroups(mode: Mode, modelsDir: string, only?: string): GroupP
     arm('vigil', `vigil ${pinnedLabel}`, 'vigil', BASE_MODEL, pinned, c),
     arm('json-echo', 'uWS JSON echo', 'json-echo', BASE_MODEL, pinned, c),
     arm('bare-echo', 'uWS bare echo', 'bare-echo', BASE_MODEL, pinned, c),
+    arm('floor', 'gateway floor (uWS + JSON.parse + Vigil\'s worker pool)', 'gateway-floor', BASE_MODEL, pinned, c),
     arm('fastify', 'Fastify + ORT inline', 'fastify-ort', BASE_MODEL, pinned, c),
     arm('vigil-autocannon', `vigil ${pinnedLabel}`, 'vigil', BASE_MODEL, pinned, c, { tool: 'autocannon' }),
     arm('json-echo-autocannon', 'uWS JSON echo', 'json-echo', BASE_MODEL, pinned, c, { tool: 'autocannon' }),

@@ -6,14 +6,15 @@
 //   node dist/bench/hotpath/probe.js --rounds 3 --duration 5 \
 //     --side json-echo,bc,64 --side vigil,bc,64 --side fastify,bc,64
 //
-// A side is server,shape,connections. Servers: json-echo, echo, fastify, vigil, vigil-nomon,
-// vigil-nobatch, vigil-shadow, vigil-base (a second default Vigil); any Vigil as NAME@DIR runs
-// the build in another checkout (to compare two commits); vigil+FLAG+… adds Node/V8 flags. --vigil-args "…" adds flags to every Vigil;
-// --node-args "…" adds Node flags (V8/GC settings) to every Vigil. The last table gives each
-// side's figures against the first side's, as the median of the per-round ratios.
+// A side is server,shape,connections. Servers: json-echo, echo, floor (the gateway floor,
+// native-bench/gateway-floor.ts), fastify, vigil, vigil-nomon, vigil-nobatch, vigil-shadow,
+// vigil-base (a second default Vigil); any Vigil as NAME@DIR runs the build in another checkout
+// (to compare two commits); vigil+FLAG+… adds Node/V8 flags. --vigil-args "…" adds flags to
+// every Vigil; --node-args "…" adds Node flags (V8/GC settings) to every Vigil. The last table
+// gives each side's figures against the first side's, as the median of the per-round ratios.
 import { join } from 'node:path';
 import { SHADOW_ON, makeModelsVariant, removeModelsVariant } from '../lib/models-variant.js';
-import { DEFAULT_MODELS, FASTIFY_PEER, UWS_ECHO, VIGIL_MAIN } from '../lib/paths.js';
+import { DEFAULT_MODELS, FASTIFY_PEER, GATEWAY_FLOOR, UWS_ECHO, VIGIL_MAIN } from '../lib/paths.js';
 import { startServer, type RunningServer, type ServerCommand } from '../lib/spawn-server.js';
 import { measure, type RunResult } from './load.js';
 import { SHAPES } from './shapes.js';
@@ -62,6 +63,7 @@ function command(server: string): ServerCommand {
     case 'json-echo': return { command: node, args: [UWS_ECHO, '--parse', 'json'] };
     case 'echo': return { command: node, args: [UWS_ECHO] };
     case 'fastify': return { command: node, args: [FASTIFY_PEER, '--models', DEFAULT_MODELS] };
+    case 'floor': return { command: node, args: [GATEWAY_FLOOR, '--models', DEFAULT_MODELS], startTimeoutMs: 60_000 };
     case 'vigil': case 'vigil-base': return vigil([], DEFAULT_MODELS, main);
     case 'vigil-nomon': return vigil(['--no-monitoring'], DEFAULT_MODELS, main);
     case 'vigil-nobatch': return vigil(['--batching', 'off'], DEFAULT_MODELS, main);

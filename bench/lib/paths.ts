@@ -16,6 +16,7 @@ export const REPO_ROOT = repositoryRoot(dirname(fileURLToPath(import.meta.url)))
 export const DIST = join(REPO_ROOT, 'dist');
 export const VIGIL_MAIN = join(DIST, 'src', 'main.js');
 export const UWS_ECHO = join(DIST, 'native-bench', 'uws-echo.js');
+export const GATEWAY_FLOOR = join(DIST, 'native-bench', 'gateway-floor.js');
 export const ORT_THROUGHPUT = join(DIST, 'native-bench', 'ort-throughput.js');
 export const FASTIFY_PEER = join(DIST, 'bench', 'peers', 'fastify-ort.js');
 export const FASTAPI_PEER = join(REPO_ROOT, 'bench', 'peers', 'fastapi_sklearn.py');

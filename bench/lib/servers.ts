@@ -5,12 +5,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findVersion } from '../../native-bench/lib/model-repo.js';
 import { makeModelsVariant, removeModelsVariant, SHADOW_ON } from './models-variant.js';
-import { FASTAPI_PEER, FASTIFY_PEER, SYSTEM_PYTHON, UWS_ECHO, VIGIL_MAIN } from './paths.js';
+import { FASTAPI_PEER, FASTIFY_PEER, GATEWAY_FLOOR, SYSTEM_PYTHON, UWS_ECHO, VIGIL_MAIN } from './paths.js';
 import type { ServerCommand } from './spawn-server.js';
 
 export type ServerId =
   | 'bare-echo'
   | 'json-echo'
+  | 'gateway-floor'
   | 'vigil'
   | 'vigil-profiled'
   | 'vigil-baseline'
@@ -107,6 +108,16 @@ export function serverSpecs(ctx: ServerContext): Map<ServerId, ServerSpec> {
       description: 'uWebSockets.js JSON echo: reads the POST body, JSON.parses it, answers a fixed JSON (native-bench/uws-echo.ts --parse json)',
       unavailable: () => missing(UWS_ECHO, 'npm run build'),
       prepare: () => ({ command: node, args: [UWS_ECHO, '--port', '0', '--parse', 'json'] }),
+      cleanup: () => {},
+    },
+    {
+      id: 'gateway-floor',
+      kind: 'baseline',
+      description: 'the gateway floor: uWebSockets.js, JSON.parse, rows by name, one batch per event-loop turn through Vigil\'s worker pool, breast-cancer v2; none of Vigil\'s features (native-bench/gateway-floor.ts)',
+      unavailable: () =>
+        missing(GATEWAY_FLOOR, 'npm run build') ??
+        (findVersion(ctx.modelsDir, 'breast-cancer', '2') ? null : 'models/breast-cancer/2/model.onnx is missing'),
+      prepare: () => ({ command: node, args: [GATEWAY_FLOOR, '--port', '0', '--models', ctx.modelsDir], startTimeoutMs: 60_000 }),
       cleanup: () => {},
     },
     vigil(ctx, 'vigil', 'Vigil, bundled models, default settings', []),

@@ -145,6 +145,14 @@ export function compare(input: Input): Comparison[] {
   add('@64 JSON echo ÷ bare echo req/s (wrk)', armRatio(g, 'headline', 'json-echo', 'bare-echo', GOODPUT), 'what JSON.parse costs the baseline');
   add('@64 JSON echo: autocannon ÷ wrk req/s', armRatio(g, 'headline', 'json-echo-autocannon', 'json-echo', GOODPUT), 'below 1: autocannon is the bottleneck');
   add('@64 CPU µs/request ÷ JSON echo (main thread)', armRatio(g, 'headline', 'vigil', 'json-echo', CPU_MAIN));
+  // The gateway floor (native-bench/gateway-floor.ts): the architecture without the features.
+  add('@64 gateway floor req/s ÷ JSON echo (wrk)', armRatio(g, 'headline', 'floor', 'json-echo', GOODPUT),
+    'the same hand-off with none of Vigil\'s features, against the 0.75× target');
+  add('@64 gateway floor CPU µs/request ÷ JSON echo (whole process)', armRatio(g, 'headline', 'floor', 'json-echo', CPU_PROCESS),
+    'against the 1.3× target');
+  add('@64 /predict req/s ÷ gateway floor (wrk)', armRatio(g, 'headline', 'vigil', 'floor', GOODPUT), 'what Vigil\'s features cost in throughput');
+  add('@64 CPU µs/request ÷ gateway floor (whole process)', armRatio(g, 'headline', 'vigil', 'floor', CPU_PROCESS));
+  add('@64 CPU µs/request ÷ gateway floor (main thread)', armRatio(g, 'headline', 'vigil', 'floor', CPU_MAIN));
   add('@64 CPU µs/request ÷ Fastify + ORT (whole process)', armRatio(g, 'headline', 'vigil', 'fastify', CPU_PROCESS));
   add('@64 /predict req/s ÷ FastAPI + scikit-learn (wrk)', armRatio(g, 'headline', 'vigil', 'fastapi', GOODPUT));
   add('@1 p50 ÷ JSON echo p50', armRatio(g, 'single', 'vigil', 'json-echo', P50));
