@@ -147,6 +147,32 @@ describe('the batcher marks a batch alone only when it is all the work', () => {
       scheduler.close();
     }
   });
+
+  it('passes a ring on while requests come one at a time, not after a batch of several', async () => {
+    let rings = 0;
+    class Ringer extends Recorder {
+      wakeIdleWorker() {
+        rings++;
+      }
+    }
+    const scheduler = new BatchScheduler(new Ringer(), 1);
+    try {
+      scheduler.wakeIdleWorker(); // no batch yet
+      expect(rings).toBe(1);
+      await scheduler.submit(target, job(1));
+      scheduler.wakeIdleWorker();
+      expect(rings).toBe(2);
+      // The last batch held two requests: a loaded turn, whose batch goes out after a ring's poll ends.
+      await Promise.all([scheduler.submit(target, job(2)), scheduler.submit(target, job(3))]);
+      scheduler.wakeIdleWorker();
+      expect(rings).toBe(2);
+      await scheduler.submit(target, job(4));
+      scheduler.wakeIdleWorker();
+      expect(rings).toBe(3);
+    } finally {
+      scheduler.close();
+    }
+  });
 });
 
 describe.skipIf(availableParallelism() < 2)('ringing an idle worker ahead of its batch', () => {
