@@ -210,7 +210,7 @@ export class BatchScheduler {
    * A request has arrived and will likely become a batch: lets an idle executor get ready for
    * it, while requests come one at a time (the last live batch held one). Under load a turn
    * reads many requests before its batch goes out, longer than a rung worker polls: the ring
-   * would only wake it twice (measured at 64 connections: one turn in ten rang).
+   * would only wake it twice (measured at 64 connections: one batch in nine was rung).
    */
   wakeIdleWorker(): void {
     if (this.lastLiveBatchRequests <= 1) this.executor.wakeIdleWorker?.();
