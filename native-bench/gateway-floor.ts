@@ -9,28 +9,12 @@
 // Usage: node dist/native-bench/gateway-floor.js [--port 0] [--host 127.0.0.1] [--models DIR]
 //        [--model breast-cancer] [--version 2]
 // Prints one JSON line {"url": "http://host:port"} once listening. SIGTERM/SIGINT exit 0.
-import { resolve } from 'node:path';
 import uWS from 'uWebSockets.js';
 import { InferencePool } from '../src/inference/pool.js';
 import type { WireTensor } from '../src/inference/tensors.js';
-import { findVersion, readHeldout } from './lib/model-repo.js';
+import { peerOptions } from './lib/peer-options.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
-
-const host = option('host', '127.0.0.1');
-const port = Number(option('port', '0'));
-const modelsDir = resolve(option('models', 'models'));
-const modelName = option('model', 'breast-cancer');
-const version = option('version', '2');
-const files = findVersion(modelsDir, modelName, version);
-if (!files?.heldoutPath) {
-  console.error(`gateway-floor: ${modelsDir}/${modelName}/${version} needs model.onnx and heldout.json`);
-  process.exit(2);
-}
-const featureNames = readHeldout(files.heldoutPath).featureNames;
+const { host, port, modelName, version, onnxPath, featureNames } = peerOptions('gateway-floor');
 const F = featureNames.length;
 const MAX_BATCH_ROWS = 64;
 const BODY_LIMIT = 1024 * 1024;
@@ -38,7 +22,7 @@ const KEY = `${modelName}:${version}`;
 
 const pool = new InferencePool(1);
 await pool.ready();
-await pool.loadEverywhere(KEY, files.onnxPath);
+await pool.loadEverywhere(KEY, onnxPath);
 
 class BadRequest extends Error {}
 
@@ -89,7 +73,7 @@ function flush(): void {
     data.set(request.rows, at);
     at += request.rows.length;
   }
-  pool.run(KEY, files!.onnxPath, [{ name: 'input', type: 'float32', dims: [rows, F], data }]).then(
+  pool.run(KEY, onnxPath, [{ name: 'input', type: 'float32', dims: [rows, F], data }]).then(
     (outputs) => answer(batch, outputs),
     (error: Error) => { for (const request of batch) write(request, '500 Internal Server Error', JSON.stringify({ error: error.message })); },
   );

@@ -80,6 +80,20 @@ export function vigil(
   };
 }
 
+/** A Node server of breast-cancer v2 alone that takes --port and --models (native-bench/lib/peer-options.ts). */
+function oneModelServer(ctx: ServerContext, id: ServerId, kind: ServerSpec['kind'], script: string, description: string): ServerSpec {
+  return {
+    id,
+    kind,
+    description,
+    unavailable: () =>
+      missing(script, 'npm run build') ??
+      (findVersion(ctx.modelsDir, 'breast-cancer', '2') ? null : 'models/breast-cancer/2/model.onnx is missing'),
+    prepare: () => ({ command: node, args: [script, '--port', '0', '--models', ctx.modelsDir], startTimeoutMs: 60_000 }),
+    cleanup: () => {},
+  };
+}
+
 /** The bundled breast-cancer config's shadow setting (null when none). */
 export function bundledShadow(modelsDir: string): unknown {
   try {
@@ -110,16 +124,8 @@ export function serverSpecs(ctx: ServerContext): Map<ServerId, ServerSpec> {
       prepare: () => ({ command: node, args: [UWS_ECHO, '--port', '0', '--parse', 'json'] }),
       cleanup: () => {},
     },
-    {
-      id: 'gateway-floor',
-      kind: 'baseline',
-      description: 'the gateway floor: uWebSockets.js, JSON.parse, rows by name, one batch per event-loop turn through Vigil\'s worker pool, breast-cancer v2; none of Vigil\'s features (native-bench/gateway-floor.ts)',
-      unavailable: () =>
-        missing(GATEWAY_FLOOR, 'npm run build') ??
-        (findVersion(ctx.modelsDir, 'breast-cancer', '2') ? null : 'models/breast-cancer/2/model.onnx is missing'),
-      prepare: () => ({ command: node, args: [GATEWAY_FLOOR, '--port', '0', '--models', ctx.modelsDir], startTimeoutMs: 60_000 }),
-      cleanup: () => {},
-    },
+    oneModelServer(ctx, 'gateway-floor', 'baseline', GATEWAY_FLOOR,
+      'the gateway floor: uWebSockets.js, JSON.parse, rows by name, one batch per event-loop turn through Vigil\'s worker pool, breast-cancer v2; none of Vigil\'s features (native-bench/gateway-floor.ts)'),
     vigil(ctx, 'vigil', 'Vigil, bundled models, default settings', []),
     // A second default server for the monitoring and shadow comparisons: the server that ran
     // other models has seen more code paths (polymorphic call sites) than a fresh server that
@@ -136,16 +142,8 @@ export function serverSpecs(ctx: ServerContext): Map<ServerId, ServerSpec> {
       [],
       { label: 'shadow-on', model: 'breast-cancer', edit: SHADOW_ON },
     ),
-    {
-      id: 'fastify-ort',
-      kind: 'peer',
-      description: 'Fastify + onnxruntime-node inline in the handler, breast-cancer v2 (bench/peers/fastify-ort.ts)',
-      unavailable: () =>
-        missing(FASTIFY_PEER, 'npm run build') ??
-        (findVersion(ctx.modelsDir, 'breast-cancer', '2') ? null : 'models/breast-cancer/2/model.onnx is missing'),
-      prepare: () => ({ command: node, args: [FASTIFY_PEER, '--port', '0', '--models', ctx.modelsDir] }),
-      cleanup: () => {},
-    },
+    oneModelServer(ctx, 'fastify-ort', 'peer', FASTIFY_PEER,
+      'Fastify + onnxruntime-node inline in the handler, breast-cancer v2 (bench/peers/fastify-ort.ts)'),
     {
       id: 'fastapi-sklearn',
       kind: 'peer',

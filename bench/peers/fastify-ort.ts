@@ -7,33 +7,16 @@
 //        [--model breast-cancer] [--version 2]
 // Prints one JSON line {"msg": "fastify-ort listening", "url": ...}. SIGTERM exits 0.
 import { randomUUID } from 'node:crypto';
-import { resolve } from 'node:path';
 import Fastify from 'fastify';
 import ort from 'onnxruntime-node';
-import { findVersion, readHeldout } from '../../native-bench/lib/model-repo.js';
+import { peerOptions } from '../../native-bench/lib/peer-options.js';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
-
-const host = option('host', '127.0.0.1');
-const port = Number(option('port', '0'));
-const modelsDir = resolve(option('models', 'models'));
-const modelName = option('model', 'breast-cancer');
-const version = option('version', '2');
-
-const files = findVersion(modelsDir, modelName, version);
-if (!files || !files.heldoutPath) {
-  console.error(`fastify-ort: ${modelsDir}/${modelName}/${version} needs model.onnx and heldout.json`);
-  process.exit(2);
-}
-const featureNames = readHeldout(files.heldoutPath).featureNames;
+const { host, port, modelName, version, onnxPath, featureNames } = peerOptions('fastify-ort');
 const F = featureNames.length;
 
 // The same session options Vigil's workers use; ORT's default (all cores) only adds
 // thread hand-offs for graphs this small.
-const session = await ort.InferenceSession.create(files.onnxPath, {
+const session = await ort.InferenceSession.create(onnxPath, {
   intraOpNumThreads: 1,
   interOpNumThreads: 1,
   executionMode: 'sequential',
